@@ -1,0 +1,46 @@
+"""The one error type every refused call raises."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+#: HTTP status for each kind of refusal; the JSON API uses it as is.
+HTTP_STATUS = {
+    "invalid": 400,
+    "forbidden": 403,
+    "not_found": 404,
+    "conflict": 409,
+}
+
+
+class CaseError(Exception):
+    """A case operation was refused and nothing was written.
+
+    ``kind`` is one of ``invalid``, ``forbidden``, ``not_found`` or ``conflict``;
+    ``errors`` maps a field name (``title``, ``messages`` ...) to the messages a
+    form shows next to that field. Host code catches this one type.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str = "invalid",
+        errors: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        if kind not in HTTP_STATUS:
+            raise ValueError(f"unknown CaseError kind {kind!r}")
+        super().__init__(message)
+        self.message = message
+        self.kind = kind
+        self.errors: dict[str, list[str]] = {k: list(v) for k, v in (errors or {}).items()}
+
+    @property
+    def http_status(self) -> int:
+        return HTTP_STATUS[self.kind]
+
+    def to_dict(self) -> dict[str, object]:
+        return {"error": self.kind, "message": self.message, "errors": self.errors}
+
+    def __repr__(self) -> str:
+        return f"CaseError({self.message!r}, kind={self.kind!r}, errors={self.errors!r})"

@@ -1,0 +1,307 @@
+"""The extension's tables, bound to whatever the host's tables are called.
+
+The host owns its conversation, message and user tables; we never add a column
+to them. Our models are built once per ``SQLAlchemy`` instance by
+:func:`define_models`, with foreign keys that copy the type of the host's
+primary keys (integer, UUID, string ...), so they land in the host's metadata
+and in the host's own Alembic autogenerate.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+import weakref
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from .enums import CaseType, Priority, Status
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class HostModel:
+    """One host model and the single-column primary key we point at."""
+
+    model: type
+    table: sa.Table
+    pk_column: sa.Column[Any]
+    pk_attr: str
+
+    @classmethod
+    def inspect(cls, model: type, role: str) -> HostModel:
+        mapper = sa.inspect(model, raiseerr=False)
+        if mapper is None or not isinstance(mapper, orm.Mapper):
+            raise TypeError(f"{role}_model must be a mapped SQLAlchemy model, got {model!r}")
+        table = mapper.local_table
+        if not isinstance(table, sa.Table):
+            raise TypeError(f"{role}_model must be mapped to a table")
+        pk = list(mapper.primary_key)
+        if len(pk) != 1:
+            raise TypeError(
+                f"{role}_model {model.__name__} needs a single-column primary key, "
+                f"it has {len(pk)}"
+            )
+        return cls(model, table, pk[0], mapper.get_property_by_column(pk[0]).key)
+
+    def key_of(self, instance: Any) -> Any:
+        return getattr(instance, self.pk_attr)
+
+    def coerce_key(self, raw: Any) -> Any | None:
+        """Turn a key from a URL or JSON body into the key's Python type, or None."""
+        if raw is None or isinstance(raw, bool):
+            return None
+        column_type = self.pk_column.type
+        try:
+            if isinstance(column_type, sa.Uuid):
+                value = raw if isinstance(raw, uuid.UUID) else uuid.UUID(str(raw))
+                return value if column_type.as_uuid else str(value)
+            python_type = column_type.python_type
+        except (ValueError, TypeError, AttributeError, NotImplementedError):
+            return None
+        if python_type is int:
+            if isinstance(raw, int):
+                return raw
+            text = str(raw).strip()
+            return int(text) if text.isdigit() and len(text) < 19 else None
+        if python_type is str:
+            return raw if isinstance(raw, str) and raw else (str(raw) if isinstance(raw, int) else None)
+        try:
+            return python_type(raw)
+        except (ValueError, TypeError):
+            return None
+
+
+@dataclass(frozen=True)
+class HostSchema:
+    """What the extension knows of the host's tables."""
+
+    conversation: HostModel
+    message: HostModel
+    user: HostModel
+    #: Attribute of the message model holding its conversation's key.
+    message_conversation_attr: str
+
+    @classmethod
+    def inspect(
+        cls,
+        conversation_model: type,
+        message_model: type,
+        user_model: type,
+        message_conversation_attr: str | None = None,
+    ) -> HostSchema:
+        conversation = HostModel.inspect(conversation_model, "conversation")
+        message = HostModel.inspect(message_model, "message")
+        user = HostModel.inspect(user_model, "user")
+        if message_conversation_attr is None:
+            message_conversation_attr = _infer_fk_attr(message, conversation)
+        elif not hasattr(message_model, message_conversation_attr):
+            raise TypeError(
+                f"message_model {message_model.__name__} has no attribute "
+                f"{message_conversation_attr!r}"
+            )
+        return cls(conversation, message, user, message_conversation_attr)
+
+    def conversation_key_of_message(self, message: Any) -> Any:
+        return getattr(message, self.message_conversation_attr)
+
+
+def _infer_fk_attr(message: HostModel, conversation: HostModel) -> str:
+    mapper = sa.inspect(message.model)
+    candidates = [
+        column
+        for column in message.table.columns
+        for fk in column.foreign_keys
+        if fk.column is conversation.pk_column
+    ]
+    if len(candidates) != 1:
+        raise TypeError(
+            f"cannot tell which column of {message.table.name} holds the conversation "
+            f"({len(candidates)} foreign keys to {conversation.table.name}); pass "
+            "message_conversation_attr= to init_app"
+        )
+    return mapper.get_property_by_column(candidates[0]).key
+
+
+@dataclass(frozen=True)
+class Models:
+    """The extension's model classes for one ``SQLAlchemy`` instance."""
+
+    Case: type
+    CaseMessage: type
+    CaseActivity: type
+    ConversationLabel: type
+    host: HostSchema
+    table_prefix: str
+
+
+_defined: weakref.WeakKeyDictionary[Any, Models] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def define_models(db: Any, host: HostSchema, table_prefix: str = "kroncases_") -> Models:
+    """Build (once per ``db``) the models whose foreign keys point at ``host``.
+
+    A second call with the same ``db`` and the same host models returns the
+    classes made the first time; another host on the same ``db`` is refused, as
+    the table names would clash in one metadata.
+    """
+    with _lock:
+        existing = _defined.get(db)
+        if existing is not None:
+            if existing.host != host or existing.table_prefix != table_prefix:
+                raise RuntimeError(
+                    "flask-kroncases models were already defined on this SQLAlchemy "
+                    "instance for other host models or another table prefix"
+                )
+            return existing
+        models = _build(db, host, table_prefix)
+        _defined[db] = models
+        return models
+
+
+def _fk(target: HostModel, **kwargs: Any) -> sa.Column[Any]:
+    """A column of the host key's own type, pointing at the host table."""
+    return sa.Column(
+        target.pk_column.type.copy(),
+        sa.ForeignKey(
+            f"{target.table.fullname}.{target.pk_column.name}",
+            ondelete=kwargs.pop("ondelete", None),
+        ),
+        **kwargs,
+    )
+
+
+def _enum_check(column: str, enum: type[Any], name: str) -> sa.CheckConstraint:
+    values = ", ".join(f"'{member.value}'" for member in enum)
+    return sa.CheckConstraint(f"{column} IN ({values})", name=name)
+
+
+def _build(db: Any, host: HostSchema, p: str) -> Models:
+    Base = db.Model
+    conv, msg, user = host.conversation, host.message, host.user
+
+    class KronCase(Base):  # type: ignore[misc, valid-type]
+        """A support case made of one or more messages of one conversation."""
+
+        __tablename__ = f"{p}cases"
+        __table_args__ = (
+            _enum_check("case_type", CaseType, f"ck_{p}cases_case_type"),
+            _enum_check("priority", Priority, f"ck_{p}cases_priority"),
+            _enum_check("status", Status, f"ck_{p}cases_status"),
+        )
+
+        id = sa.Column(sa.Integer, primary_key=True)
+        conversation_id = _fk(conv, ondelete="CASCADE", nullable=False, index=True)
+        title = sa.Column(sa.String(80), nullable=False)
+        case_type = sa.Column(sa.String(16), nullable=False, default=CaseType.GENERAL.value)
+        priority = sa.Column(sa.String(16), nullable=False, default=Priority.MEDIUM.value)
+        status = sa.Column(sa.String(16), nullable=False, default=Status.OPEN.value, index=True)
+        summary = sa.Column(sa.Text, nullable=True)
+        created_by_id = _fk(user, ondelete="SET NULL", nullable=True)
+        created_at = sa.Column(sa.DateTime(timezone=True), nullable=False, default=utcnow)
+        updated_at = sa.Column(sa.DateTime(timezone=True), nullable=False, default=utcnow)
+        resolved_at = sa.Column(sa.DateTime(timezone=True), nullable=True)
+        escalated_at = sa.Column(sa.DateTime(timezone=True), nullable=True)
+        escalation_level = sa.Column(sa.Integer, nullable=False, default=0)
+        escalation_reason = sa.Column(sa.Text, nullable=True)
+        # Optimistic lock: two agents changing one case at once cannot both win.
+        version = sa.Column(sa.Integer, nullable=False)
+
+        __mapper_args__ = {"version_id_col": version}
+
+        conversation = orm.relationship(conv.model, lazy="select")
+        created_by = orm.relationship(user.model, lazy="select")
+        message_links = orm.relationship(
+            "KronCaseMessage",
+            back_populates="case",
+            cascade="all, delete-orphan",
+            order_by="KronCaseMessage.id",
+            lazy="selectin",
+        )
+
+        @property
+        def message_ids(self) -> list[Any]:
+            return [link.message_id for link in self.message_links]
+
+        def __repr__(self) -> str:
+            return f"<Case #{self.id} {self.status} {self.title!r}>"
+
+    class KronCaseMessage(Base):  # type: ignore[misc, valid-type]
+        """Links a host message to its case; a message is in at most one case."""
+
+        __tablename__ = f"{p}case_messages"
+        __table_args__ = (sa.UniqueConstraint("message_id", name=f"uq_{p}case_messages_message"),)
+
+        id = sa.Column(sa.Integer, primary_key=True)
+        case_id = sa.Column(
+            sa.Integer,
+            sa.ForeignKey(f"{p}cases.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        )
+        message_id = _fk(msg, ondelete="CASCADE", nullable=False)
+
+        case = orm.relationship(KronCase, back_populates="message_links")
+        message = orm.relationship(msg.model, lazy="select")
+
+    class KronCaseActivity(Base):  # type: ignore[misc, valid-type]
+        """One change of a case: who, what, when, from which status to which."""
+
+        __tablename__ = f"{p}activity"
+        __table_args__ = (sa.Index(f"ix_{p}activity_conversation_time", "conversation_id", "created_at"),)
+
+        id = sa.Column(sa.Integer, primary_key=True)
+        case_id = sa.Column(
+            sa.Integer,
+            sa.ForeignKey(f"{p}cases.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        )
+        conversation_id = _fk(conv, ondelete="CASCADE", nullable=False)
+        actor_id = _fk(user, ondelete="SET NULL", nullable=True)
+        kind = sa.Column(sa.String(32), nullable=False)
+        from_status = sa.Column(sa.String(16), nullable=True)
+        to_status = sa.Column(sa.String(16), nullable=True)
+        detail = sa.Column(sa.JSON, nullable=False, default=dict)
+        created_at = sa.Column(sa.DateTime(timezone=True), nullable=False, default=utcnow)
+
+        case = orm.relationship(KronCase)
+        actor = orm.relationship(user.model, lazy="select")
+
+    class KronConversationLabel(Base):  # type: ignore[misc, valid-type]
+        """A label on a host conversation, kept as an audit record of which case put it."""
+
+        __tablename__ = f"{p}conversation_labels"
+        __table_args__ = (
+            sa.UniqueConstraint("case_id", "name", name=f"uq_{p}conversation_labels_case_name"),
+            sa.Index(f"ix_{p}conversation_labels_conversation", "conversation_id", "name"),
+        )
+
+        id = sa.Column(sa.Integer, primary_key=True)
+        conversation_id = _fk(conv, ondelete="CASCADE", nullable=False)
+        name = sa.Column(sa.String(64), nullable=False)
+        case_id = sa.Column(
+            sa.Integer, sa.ForeignKey(f"{p}cases.id", ondelete="CASCADE"), nullable=False
+        )
+        created_by_id = _fk(user, ondelete="SET NULL", nullable=True)
+        created_at = sa.Column(sa.DateTime(timezone=True), nullable=False, default=utcnow)
+
+        case = orm.relationship(KronCase)
+        created_by = orm.relationship(user.model, lazy="select")
+
+    return Models(
+        Case=KronCase,
+        CaseMessage=KronCaseMessage,
+        CaseActivity=KronCaseActivity,
+        ConversationLabel=KronConversationLabel,
+        host=host,
+        table_prefix=p,
+    )

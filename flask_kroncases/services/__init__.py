@@ -1,0 +1,1 @@
+"""The domain layer: services own transactions, activity, labels and signals."""

@@ -1,0 +1,449 @@
+"""The case service: the only place where cases are created and changed.
+
+Every public method validates everything *before* it adds anything to the
+session, so a refused call leaves nothing behind for the host's next commit.
+It then writes the change, its activity entry and its labels in one
+transaction, commits the host's ``db.session``, and only then sends the blinker
+signal. Every refusal is a :class:`~flask_kroncases.errors.CaseError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+
+from .. import signals
+from ..enums import (
+    ESCALATABLE,
+    LABEL_SUPPORT_CASE,
+    LABEL_SUPPORT_CASE_RESOLVED,
+    TITLE_MAX_LENGTH,
+    TRANSITIONS,
+    ActivityKind,
+    CaseType,
+    Priority,
+    Status,
+)
+from ..errors import CaseError
+from ..models import Models, utcnow
+from . import activity as activity_service
+from . import labels as label_service
+
+if TYPE_CHECKING:
+    from ..extension import KronCases
+
+
+def unwrap_user(user: Any) -> Any:
+    """Return the real user behind Flask-Login's ``current_user`` proxy."""
+    getter = getattr(user, "_get_current_object", None)
+    return getter() if callable(getter) else user
+
+
+def _choice_message(enum: type[Any]) -> str:
+    return "Choose one of " + ", ".join(member.label for member in enum) + "."
+
+
+class CaseService:
+    """Case operations for one app; reached through ``KronCases``'s methods."""
+
+    def __init__(self, db: Any, models: Models, hooks: KronCases) -> None:
+        self.db = db
+        self.models = models
+        self.hooks = hooks
+
+    # -- lookups ---------------------------------------------------------
+
+    @property
+    def session(self) -> Any:
+        return self.db.session
+
+    def conversation(self, key: Any) -> Any:
+        """Load a host conversation by key (as found in a URL), or refuse with not_found."""
+        host = self.models.host.conversation
+        coerced = host.coerce_key(key)
+        found = self.session.get(host.model, coerced) if coerced is not None else None
+        if found is None:
+            raise CaseError("This conversation does not exist.", kind="not_found")
+        return found
+
+    def get_case(self, case: Any, *, by: Any = None) -> Any:
+        """Load a case by id (or refresh an instance); with ``by``, check access too."""
+        Case = self.models.Case
+        if isinstance(case, Case):
+            found = case
+        else:
+            case_id = case if isinstance(case, int) and not isinstance(case, bool) else None
+            if case_id is None and isinstance(case, str) and case.isdigit() and len(case) < 19:
+                case_id = int(case)
+            found = self.session.get(Case, case_id) if case_id is not None else None
+        if found is None:
+            raise CaseError("This case does not exist.", kind="not_found")
+        if by is not None:
+            self.require_access(by, found.conversation)
+        return found
+
+    def for_conversation(self, conversation: Any, *, by: Any = None) -> list[Any]:
+        """The conversation's cases, oldest first."""
+        if by is not None:
+            self.require_access(by, conversation)
+        Case = self.models.Case
+        key = self._conversation_key(conversation)
+        return list(
+            self.session.scalars(sa.select(Case).where(Case.conversation_id == key).order_by(Case.id))
+        )
+
+    def case_for_message(self, message: Any) -> Any | None:
+        """The case a host message is logged under, or None."""
+        return self.cases_for_messages([message]).get(self.models.host.message.key_of(message))
+
+    def cases_for_messages(self, messages: Iterable[Any]) -> dict[Any, Any]:
+        """Map each message key that is in a case to its case, in one query."""
+        host = self.models.host.message
+        keys = [host.key_of(m) if isinstance(m, host.model) else m for m in messages]
+        if not keys:
+            return {}
+        Case, Link = self.models.Case, self.models.CaseMessage
+        rows = self.session.execute(
+            sa.select(Link.message_id, Case).join(Case, Link.case_id == Case.id).where(Link.message_id.in_(keys))
+        )
+        return {message_id: case for message_id, case in rows}
+
+    def labels_for(self, conversations: Iterable[Any]) -> dict[Any, list[str]]:
+        """Label names of each conversation of a list page, in one query."""
+        keys = [self._conversation_key(c) for c in conversations]
+        return label_service.labels_for(self.session, self.models, keys)
+
+    def activity_for(self, conversation: Any) -> list[Any]:
+        """The conversation's case activity, in time order."""
+        return activity_service.for_conversation(
+            self.session, self.models, self._conversation_key(conversation)
+        )
+
+    # -- access ----------------------------------------------------------
+
+    def can_see(self, user: Any, conversation: Any) -> bool:
+        user = unwrap_user(user)
+        if user is None or not getattr(user, "is_authenticated", True):
+            return False
+        return bool(self.hooks.check_conversation_access(user, conversation))
+
+    def require_access(self, user: Any, conversation: Any) -> Any:
+        """Return the unwrapped user, or refuse if the host says they may not see it."""
+        user = unwrap_user(user)
+        if user is None or not getattr(user, "is_authenticated", True):
+            raise CaseError("Sign in to work with cases.", kind="forbidden")
+        if not isinstance(user, self.models.host.user.model):
+            raise TypeError(f"by= must be a {self.models.host.user.model.__name__}, got {user!r}")
+        if not self.hooks.check_conversation_access(user, conversation):
+            raise CaseError("You may not see this conversation.", kind="forbidden")
+        return user
+
+    # -- create ----------------------------------------------------------
+
+    def create_case(
+        self,
+        conversation: Any,
+        messages: Iterable[Any],
+        *,
+        title: Any,
+        case_type: Any = CaseType.GENERAL,
+        priority: Any = Priority.MEDIUM,
+        summary: Any = None,
+        by: Any,
+    ) -> Any:
+        """Create a case from ``messages`` (instances or keys) of ``conversation``."""
+        actor = self.require_access(by, conversation)
+        errors: dict[str, list[str]] = {}
+        clean_title = self._validate_title(title, errors)
+        clean_type = self._validate_choice(CaseType, case_type, "case_type", errors)
+        clean_priority = self._validate_choice(Priority, priority, "priority", errors)
+        clean_summary = self._validate_summary(summary, errors)
+        selected, conflict = self._validate_messages(conversation, messages, errors)
+        if errors:
+            only_conflict = conflict and set(errors) == {"messages"}
+            raise CaseError(
+                "This case was not created: " + " ".join(m for ms in errors.values() for m in ms),
+                kind="conflict" if only_conflict else "invalid",
+                errors=errors,
+            )
+
+        m = self.models
+        now = utcnow()
+        case = m.Case(
+            conversation_id=self._conversation_key(conversation),
+            title=clean_title,
+            case_type=clean_type.value,
+            priority=clean_priority.value,
+            status=Status.OPEN.value,
+            summary=clean_summary,
+            created_by_id=self.models.host.user.key_of(actor),
+            created_at=now,
+            updated_at=now,
+            escalation_level=0,
+        )
+        case.message_links = [m.CaseMessage(message_id=key) for key in selected]
+        self.session.add(case)
+        try:
+            self.session.flush()
+            activity_service.record(
+                self.session,
+                m,
+                case,
+                actor,
+                ActivityKind.CREATED,
+                to_status=Status.OPEN,
+                detail={
+                    "title": case.title,
+                    "case_type": case.case_type,
+                    "priority": case.priority,
+                    "message_count": len(selected),
+                },
+                at=now,
+            )
+            label_service.add(self.session, m, case, LABEL_SUPPORT_CASE, actor, at=now)
+        except BaseException:
+            self.session.rollback()
+            raise
+        self._commit(case, while_doing="created")
+        self._send(signals.case_created, case=case, actor=actor)
+        return case
+
+    def _validate_title(self, title: Any, errors: dict[str, list[str]]) -> str:
+        if not isinstance(title, str):
+            errors["title"] = ["Enter a title."]
+            return ""
+        clean = " ".join(title.split())
+        if not clean:
+            errors["title"] = ["Enter a title."]
+        elif len(clean) > TITLE_MAX_LENGTH:
+            errors["title"] = [
+                f"Keep the title to {TITLE_MAX_LENGTH} characters or fewer (it has {len(clean)})."
+            ]
+        return clean
+
+    def _validate_choice(
+        self, enum: type[Any], value: Any, field: str, errors: dict[str, list[str]]
+    ) -> Any:
+        try:
+            return enum(value.strip().lower() if isinstance(value, str) else value)
+        except ValueError:
+            errors[field] = [_choice_message(enum)]
+            return None
+
+    def _validate_summary(self, summary: Any, errors: dict[str, list[str]]) -> str | None:
+        if summary is None:
+            return None
+        if not isinstance(summary, str):
+            errors["summary"] = ["The summary must be text."]
+            return None
+        clean = summary.strip()
+        limit = current_app.config["KRONCASES_SUMMARY_MAX_LENGTH"]
+        if len(clean) > limit:
+            errors["summary"] = [f"Keep the summary to {limit} characters or fewer."]
+        return clean or None
+
+    def _validate_messages(
+        self, conversation: Any, messages: Iterable[Any], errors: dict[str, list[str]]
+    ) -> tuple[list[Any], bool]:
+        """Return the selected message keys in order, and whether a refusal is a conflict."""
+        host = self.models.host
+        problems: list[str] = []
+        keys: list[Any] = []
+        if isinstance(messages, (str, bytes)) or not isinstance(messages, Iterable):
+            errors["messages"] = ["Select at least one message."]
+            return [], False
+        for item in messages:
+            key = host.message.key_of(item) if isinstance(item, host.message.model) else host.message.coerce_key(item)
+            if key is None:
+                problems.append(f"{str(item)[:40]!r} is not a message id.")
+            elif key not in keys:
+                keys.append(key)
+        if not keys and not problems:
+            errors["messages"] = ["Select at least one message."]
+            return [], False
+
+        found = {}
+        if keys:
+            Message = host.message.model
+            found = {
+                host.message.key_of(msg): msg
+                for msg in self.session.scalars(sa.select(Message).where(host.message.pk_column.in_(keys)))
+            }
+        conversation_key = self._conversation_key(conversation)
+        for key in keys:
+            msg = found.get(key)
+            if msg is None:
+                problems.append(f"Message {key} does not exist.")
+            elif host.conversation_key_of_message(msg) != conversation_key:
+                problems.append(f"Message {key} belongs to another conversation.")
+        conflict = False
+        if not problems:
+            taken = self.cases_for_messages(keys)
+            for key in keys:
+                if key in taken:
+                    conflict = True
+                    problems.append(f"Message {key} is already logged under Case #{taken[key].id}.")
+        if problems:
+            errors["messages"] = problems
+        return keys, conflict
+
+    # -- status moves ----------------------------------------------------
+
+    def set_status(self, case: Any, status: Any, *, by: Any) -> Any:
+        """Move a case to ``status`` if DESIGN.md's status moves allow it."""
+        errors: dict[str, list[str]] = {}
+        target = self._validate_choice(Status, status, "status", errors)
+        if errors:
+            raise CaseError(errors["status"][0], errors=errors)
+        case = self.get_case(case)
+        actor = self.require_access(by, case.conversation)
+        current = Status(case.status)
+        if target == current:
+            raise CaseError(f"Case #{case.id} is already {current.value}.", kind="conflict",
+                            errors={"status": [f"Case #{case.id} is already {current.value}."]})
+        if target not in TRANSITIONS[current]:
+            message = f"A {current.value} case cannot be marked {target.value}; reopen it first."
+            raise CaseError(message, kind="conflict", errors={"status": [message]})
+
+        now = utcnow()
+        case.status = target.value
+        case.updated_at = now
+        if target == Status.RESOLVED:
+            case.resolved_at = now
+        try:
+            activity_service.record(
+                self.session, self.models, case, actor, ActivityKind.STATUS_CHANGED,
+                from_status=current, to_status=target, at=now,
+            )
+            if target == Status.RESOLVED and not label_service.exists(
+                self.session, self.models, case, LABEL_SUPPORT_CASE_RESOLVED
+            ):
+                label_service.add(self.session, self.models, case, LABEL_SUPPORT_CASE_RESOLVED, actor, at=now)
+        except BaseException:
+            self.session.rollback()
+            raise
+        self._commit(case, while_doing=f"marked {target.value}")
+
+        self._send(signals.case_status_changed, case=case, actor=actor, previous=current)
+        if target == Status.RESOLVED:
+            self._send(signals.case_resolved, case=case, actor=actor, previous=current)
+        elif current == Status.RESOLVED:
+            self._send(signals.case_reopened, case=case, actor=actor)
+        return case
+
+    def resolve(self, case: Any, *, by: Any) -> Any:
+        return self.set_status(case, Status.RESOLVED, by=by)
+
+    def reopen(self, case: Any, *, by: Any) -> Any:
+        """Move a resolved case back to open."""
+        case = self.get_case(case)
+        self.require_access(by, case.conversation)
+        if case.status != Status.RESOLVED.value:
+            message = f"Only a resolved case can be reopened; Case #{case.id} is {case.status}."
+            raise CaseError(message, kind="conflict", errors={"status": [message]})
+        return self.set_status(case, Status.OPEN, by=by)
+
+    def escalate(self, case: Any, *, by: Any, reason: Any) -> Any:
+        """Raise the case's escalation level, with the agent's reason."""
+        case = self.get_case(case)
+        actor = self.require_access(by, case.conversation)
+        limit = current_app.config["KRONCASES_REASON_MAX_LENGTH"]
+        clean = reason.strip() if isinstance(reason, str) else ""
+        if not clean:
+            raise CaseError("Say why the case is escalated.", errors={"reason": ["Say why the case is escalated."]})
+        if len(clean) > limit:
+            message = f"Keep the reason to {limit} characters or fewer."
+            raise CaseError(message, errors={"reason": [message]})
+        if Status(case.status) not in ESCALATABLE:
+            message = f"A resolved case cannot be escalated; reopen Case #{case.id} first."
+            raise CaseError(message, kind="conflict", errors={"status": [message]})
+
+        now = utcnow()
+        level = (case.escalation_level or 0) + 1
+        case.escalation_level = level
+        case.escalation_reason = clean
+        case.escalated_at = now
+        case.updated_at = now
+        try:
+            activity_service.record(
+                self.session, self.models, case, actor, ActivityKind.ESCALATED,
+                from_status=Status(case.status), to_status=Status(case.status),
+                detail={"reason": clean, "level": level}, at=now,
+            )
+        except BaseException:
+            self.session.rollback()
+            raise
+        self._commit(case, while_doing="escalated")
+        self._send(signals.case_escalated, case=case, actor=actor, reason=clean, level=level)
+        return case
+
+    # -- plumbing --------------------------------------------------------
+
+    def _conversation_key(self, conversation: Any) -> Any:
+        host = self.models.host.conversation
+        if isinstance(conversation, host.model):
+            return host.key_of(conversation)
+        return host.coerce_key(conversation)
+
+    def _commit(self, case: Any, *, while_doing: str) -> None:
+        """Commit, turning every database refusal into a CaseError after a rollback."""
+        case_label = f"Case #{case.id}" if case.id is not None else "The case"
+        try:
+            self.session.commit()
+        except StaleDataError as exc:
+            self.session.rollback()
+            raise CaseError(
+                f"{case_label} was changed by someone else meanwhile; reload it and try again.",
+                kind="conflict",
+            ) from exc
+        except IntegrityError as exc:
+            self.session.rollback()
+            raise CaseError(
+                f"{case_label} could not be {while_doing}: one of its messages was just added to "
+                "another case. Reload the conversation and try again.",
+                kind="conflict",
+                errors={"messages": ["A selected message was just added to another case."]},
+            ) from exc
+        except DataError as exc:
+            self.session.rollback()
+            raise CaseError(f"{case_label} could not be {while_doing}: the database refused a value.") from exc
+        except BaseException:
+            self.session.rollback()
+            raise
+
+    def _send(self, signal: Any, **kwargs: Any) -> None:
+        signal.send(current_app._get_current_object(), **kwargs)
+
+
+def describe_case(case: Any, *, conversation_url: str | None = None) -> dict[str, Any]:
+    """A JSON-ready description of a case (the API's and the webhook's ``case`` object)."""
+
+    def iso(value: Any) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    def plain(key: Any) -> Any:
+        return key if isinstance(key, (int, str)) or key is None else str(key)
+
+    return {
+        "id": case.id,
+        "title": case.title,
+        "case_type": case.case_type,
+        "priority": case.priority,
+        "status": case.status,
+        "summary": case.summary,
+        "conversation_id": plain(case.conversation_id),
+        "conversation_url": conversation_url,
+        "message_ids": [plain(k) for k in case.message_ids],
+        "created_by_id": plain(case.created_by_id),
+        "created_at": iso(case.created_at),
+        "updated_at": iso(case.updated_at),
+        "resolved_at": iso(case.resolved_at),
+        "escalated_at": iso(case.escalated_at),
+        "escalation_level": case.escalation_level,
+        "escalation_reason": case.escalation_reason,
+    }

@@ -1,0 +1,38 @@
+"""Blinker signals sent after a case change is committed.
+
+Every signal is sent with the application as sender
+(``current_app._get_current_object()``) and the keyword arguments ``case=`` (the
+committed case) and ``actor=`` (the host user who made the change). Nothing is
+sent for a change that was rolled back.
+
+``case_created``
+    A case was created from messages of a conversation.
+``case_status_changed``
+    Any status move; also ``previous=`` (the old status, a :class:`Status`).
+``case_resolved``
+    The case moved to ``resolved``; also ``previous=``.
+``case_reopened``
+    A resolved case moved back to ``open``.
+``case_escalated``
+    The case was escalated; also ``reason=`` (the agent's text) and ``level=``.
+"""
+
+from __future__ import annotations
+
+from blinker import Namespace
+
+_signals = Namespace()
+
+case_created = _signals.signal("case-created")
+case_status_changed = _signals.signal("case-status-changed")
+case_resolved = _signals.signal("case-resolved")
+case_reopened = _signals.signal("case-reopened")
+case_escalated = _signals.signal("case-escalated")
+
+__all__ = [
+    "case_created",
+    "case_status_changed",
+    "case_resolved",
+    "case_reopened",
+    "case_escalated",
+]
