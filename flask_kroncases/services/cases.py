@@ -9,7 +9,7 @@ signal. Every refusal is a :class:`~flask_kroncases.errors.CaseError`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -187,8 +187,9 @@ class CaseService:
             escalation_level=0,
         )
         case.message_links = [m.CaseMessage(message_id=key) for key in selected]
-        self.session.add(case)
-        try:
+
+        def write() -> None:
+            self.session.add(case)
             self.session.flush()
             activity_service.record(
                 self.session,
@@ -206,10 +207,8 @@ class CaseService:
                 at=now,
             )
             label_service.add(self.session, m, case, LABEL_SUPPORT_CASE, actor, at=now)
-        except BaseException:
-            self.session.rollback()
-            raise
-        self._commit(case, while_doing="created")
+
+        self._write(case, write, while_doing="created")
         self._send(signals.case_created, case=case, actor=actor)
         return case
 
@@ -310,24 +309,24 @@ class CaseService:
             message = f"A {current.value} case cannot be marked {target.value}; reopen it first."
             raise CaseError(message, kind="conflict", errors={"status": [message]})
 
+        needs_label = target == Status.RESOLVED and not label_service.exists(
+            self.session, self.models, case, LABEL_SUPPORT_CASE_RESOLVED
+        )
         now = utcnow()
-        case.status = target.value
-        case.updated_at = now
-        if target == Status.RESOLVED:
-            case.resolved_at = now
-        try:
+
+        def write() -> None:
+            case.status = target.value
+            case.updated_at = now
+            if target == Status.RESOLVED:
+                case.resolved_at = now
             activity_service.record(
                 self.session, self.models, case, actor, ActivityKind.STATUS_CHANGED,
                 from_status=current, to_status=target, at=now,
             )
-            if target == Status.RESOLVED and not label_service.exists(
-                self.session, self.models, case, LABEL_SUPPORT_CASE_RESOLVED
-            ):
+            if needs_label:
                 label_service.add(self.session, self.models, case, LABEL_SUPPORT_CASE_RESOLVED, actor, at=now)
-        except BaseException:
-            self.session.rollback()
-            raise
-        self._commit(case, while_doing=f"marked {target.value}")
+
+        self._write(case, write, while_doing=f"marked {target.value}")
 
         self._send(signals.case_status_changed, case=case, actor=actor, previous=current)
         if target == Status.RESOLVED:
@@ -365,20 +364,20 @@ class CaseService:
 
         now = utcnow()
         level = (case.escalation_level or 0) + 1
-        case.escalation_level = level
-        case.escalation_reason = clean
-        case.escalated_at = now
-        case.updated_at = now
-        try:
+        status = Status(case.status)
+
+        def write() -> None:
+            case.escalation_level = level
+            case.escalation_reason = clean
+            case.escalated_at = now
+            case.updated_at = now
             activity_service.record(
                 self.session, self.models, case, actor, ActivityKind.ESCALATED,
-                from_status=Status(case.status), to_status=Status(case.status),
+                from_status=status, to_status=status,
                 detail={"reason": clean, "level": level}, at=now,
             )
-        except BaseException:
-            self.session.rollback()
-            raise
-        self._commit(case, while_doing="escalated")
+
+        self._write(case, write, while_doing="escalated")
         self._send(signals.case_escalated, case=case, actor=actor, reason=clean, level=level)
         return case
 
@@ -390,10 +389,12 @@ class CaseService:
             return host.key_of(conversation)
         return host.coerce_key(conversation)
 
-    def _commit(self, case: Any, *, while_doing: str) -> None:
-        """Commit, turning every database refusal into a CaseError after a rollback."""
+    def _write(self, case: Any, change: Callable[[], None], *, while_doing: str) -> None:
+        """Apply ``change`` and commit; any refusal rolls back and becomes a CaseError."""
         case_label = f"Case #{case.id}" if case.id is not None else "The case"
         try:
+            with self.session.no_autoflush:
+                change()
             self.session.commit()
         except StaleDataError as exc:
             self.session.rollback()
