@@ -1,0 +1,65 @@
+"""Our tables point at the host's tables, whatever their names and key types."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask_migrate import Migrate, init, migrate, upgrade
+
+OUR_FKS = {
+    # our table: {our column: host role}
+    "kroncases_cases": {"conversation_id": "conversation", "created_by_id": "user"},
+    "kroncases_case_messages": {"message_id": "message"},
+    "kroncases_activity": {"conversation_id": "conversation", "actor_id": "user"},
+    "kroncases_conversation_labels": {"conversation_id": "conversation", "created_by_id": "user"},
+}
+
+
+def test_host_tables_get_no_new_columns(app, cases, host, ctx):
+    inspector = sa.inspect(host.db.engine)
+    for table, columns in host.HOST_COLUMNS.items():
+        assert {c["name"] for c in inspector.get_columns(table)} == columns
+
+
+def test_foreign_keys_copy_the_host_key_types_in_the_database(app, cases, host, ctx):
+    inspector = sa.inspect(host.db.engine)
+    schema = cases.models.host
+    roles = {"conversation": schema.conversation, "message": schema.message, "user": schema.user}
+    for table, columns in OUR_FKS.items():
+        reflected = {c["name"]: c for c in inspector.get_columns(table)}
+        fks = {fk["constrained_columns"][0]: fk for fk in inspector.get_foreign_keys(table)}
+        for column, role in columns.items():
+            target = roles[role]
+            host_columns = {c["name"]: c for c in inspector.get_columns(target.table.name)}
+            host_type = host_columns[target.pk_column.name]["type"]
+            assert str(reflected[column]["type"]) == str(host_type), (table, column)
+            assert fks[column]["referred_table"] == target.table.name
+            assert fks[column]["referred_columns"] == [target.pk_column.name]
+
+
+def test_message_conversation_attribute_is_inferred(app, cases, host, ctx):
+    expected = {"classic": "conversation_id", "uuid_host": "thread_key"}[host.__name__.rsplit(".", 1)[-1]]
+    assert cases.models.host.message_conversation_attr == expected
+
+
+def test_host_alembic_autogenerate_writes_our_tables(app, cases, host, tmp_path, ctx):
+    """The host's own Flask-Migrate run creates our tables with the right foreign keys."""
+    db = host.db
+    db.drop_all()
+    directory = str(tmp_path / "migrations")
+    Migrate(app, db, directory=directory)
+    init(directory)
+    migrate(directory, message="add support cases")
+    versions = list((tmp_path / "migrations" / "versions").glob("*.py"))
+    assert len(versions) == 1
+    script = versions[0].read_text()
+    for table in OUR_FKS:
+        assert f"op.create_table('{table}'" in script
+    conversation = cases.models.host.conversation
+    assert f"['{conversation.table.name}.{conversation.pk_column.name}']" in script
+    upgrade(directory)
+    with db.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
+    assert diff == []
+    assert set(OUR_FKS) <= set(sa.inspect(db.engine).get_table_names())
