@@ -1,0 +1,86 @@
+"""A small helpdesk that embeds flask-kroncases only through its public API.
+
+Run it with ``flask --app examples.host_app run`` (from the project root) and
+sign in as ``alex@example.com``, ``bea@example.com`` or ``admin@example.com``,
+password ``demo``. The first start creates and seeds the database.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, url_for
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFProtect
+
+from flask_kroncases import KronCases
+
+from .models import Conversation, Message, User, db
+
+cases = KronCases()
+login_manager = LoginManager()
+csrf = CSRFProtect()
+
+login_manager.login_view = "helpdesk.login"
+login_manager.login_message_category = "info"
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+
+
+@cases.conversation_access
+def can_see(user: User, conversation: Conversation) -> bool:
+    return user.can_see(conversation)
+
+
+@cases.admin_check
+def is_admin(user: User) -> bool:
+    return bool(user.is_admin)
+
+
+@cases.conversation_url
+def conversation_url(conversation: Conversation) -> str | None:
+    """Absolute, so webhook receivers can link back; None outside a request without SERVER_NAME."""
+    try:
+        return url_for("helpdesk.conversation", conversation_id=conversation.id, _external=True)
+    except RuntimeError:
+        return None
+
+
+@cases.user_name
+def user_name(user: User) -> str:
+    return user.name
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app; ``config`` overrides everything else (tests pass their database)."""
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(
+        SECRET_KEY=os.environ.get("SECRET_KEY", "dev-only-not-secret"),
+        SQLALCHEMY_DATABASE_URI=os.environ.get("DATABASE_URL"),
+    )
+    if config:
+        app.config.update(config)
+    if not app.config["SQLALCHEMY_DATABASE_URI"]:
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'helpdesk.sqlite'}"
+
+    db.init_app(app)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    # The extension's tables join our metadata here, so seed's create_all makes them too.
+    cases.init_app(app, db=db, conversation_model=Conversation, message_model=Message, user_model=User)
+
+    from .views import bp
+
+    app.register_blueprint(bp)
+
+    from .seed import seed
+
+    with app.app_context():
+        seed(db)
+    return app

@@ -1,0 +1,255 @@
+"""The demo helpdesk (examples/host_app) works end to end, on SQLite and PostgreSQL.
+
+Everything goes through HTTP like a browser would: the real login form with its
+CSRF token, the host's pages, and the extension's JSON API with the token from
+the ``kroncases-csrf-token`` meta tag.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from markupsafe import escape
+
+from examples.host_app import create_app
+from examples.host_app.models import Conversation, Message, User, db
+
+POSTGRES_URL = os.environ.get(
+    "KRONCASES_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+DATABASES = [d for d in os.environ.get("KRONCASES_TEST_DATABASES", "sqlite,postgresql").split(",") if d]
+
+
+@pytest.fixture(params=DATABASES)
+def db_config(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[dict[str, Any]]:
+    """Config for a fresh database: a SQLite file, or a PostgreSQL schema of its own."""
+    if request.param == "sqlite":
+        yield {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'helpdesk.sqlite'}"}
+        return
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    plain_url = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain_url, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield {
+            "SQLALCHEMY_DATABASE_URI": POSTGRES_URL,
+            "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"options": f"-csearch_path={schema}"}},
+        }
+    finally:
+        with psycopg.connect(plain_url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def app(db_config: dict[str, Any]) -> Iterator[Flask]:
+    app = create_app({"TESTING": True, "SECRET_KEY": "test", **db_config})
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+def csrf_field(html: str) -> str:
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html)
+    assert match, "no csrf_token field in the page"
+    return match.group(1)
+
+
+def meta_token(html: str) -> str:
+    match = re.search(r'<meta name="kroncases-csrf-token" content="([^"]+)">', html)
+    assert match, "no kroncases-csrf-token meta tag in the page"
+    return match.group(1)
+
+
+def login(app: Flask, email: str, password: str = "demo") -> FlaskClient:
+    """Sign in through the real form, as a browser does."""
+    client = app.test_client()
+    page = client.get("/login")
+    response = client.post(
+        "/login", data={"email": email, "password": password, "csrf_token": csrf_field(page.get_data(as_text=True))}
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    assert response.location == "/"
+    return client
+
+
+def conversations_of(app: Flask, team: str) -> list[tuple[int, str]]:
+    with app.app_context():
+        rows = db.session.execute(sa.select(Conversation.id, Conversation.subject).where(Conversation.team == team))
+        return [(id_, subject) for id_, subject in rows]
+
+
+def messages_of(app: Flask, conversation_id: int) -> list[tuple[int, str]]:
+    with app.app_context():
+        rows = db.session.execute(
+            sa.select(Message.id, Message.body).where(Message.conversation_id == conversation_id).order_by(Message.id)
+        )
+        return [(id_, body) for id_, body in rows]
+
+
+def row_of(html: str, conversation_id: int) -> str:
+    """The list row of one conversation."""
+    match = re.search(rf'<li>\s*<a class="row[^"]*"\s+href="/conversations/{conversation_id}".*?</li>', html, re.S)
+    assert match, f"conversation {conversation_id} is not in the list"
+    return match.group(0)
+
+
+def message_element(html: str, message_id: int) -> str:
+    match = re.search(rf'<li class="msg[^"]*" id="message-{message_id}".*?</li>', html, re.S)
+    assert match, f"message {message_id} is not in the thread"
+    return match.group(0)
+
+
+def test_seed_is_realistic_and_idempotent(app: Flask, db_config: dict[str, Any]) -> None:
+    with app.app_context():
+        conversations = db.session.scalars(sa.select(Conversation)).all()
+        assert len(conversations) >= 10
+        assert {c.team for c in conversations} == {"support", "billing"}
+        assert all(3 <= len(c.messages) <= 12 for c in conversations)
+        assert {u.email for u in db.session.scalars(sa.select(User))} == {
+            "admin@example.com", "alex@example.com", "bea@example.com",
+        }
+        counts = (len(conversations), db.session.scalar(sa.select(sa.func.count()).select_from(Message)))
+        db.engine.dispose()
+
+    again = create_app({"TESTING": True, **db_config})
+    with again.app_context():
+        assert (
+            db.session.scalar(sa.select(sa.func.count()).select_from(Conversation)),
+            db.session.scalar(sa.select(sa.func.count()).select_from(Message)),
+        ) == counts
+        db.engine.dispose()
+
+
+def test_agent_sees_only_own_team(app: Flask) -> None:
+    html = login(app, "alex@example.com").get("/").get_data(as_text=True)
+    for _, subject in conversations_of(app, "support"):
+        assert str(escape(subject)) in html
+    for _, subject in conversations_of(app, "billing"):
+        assert str(escape(subject)) not in html
+
+    admin_html = login(app, "admin@example.com").get("/").get_data(as_text=True)
+    for _, subject in conversations_of(app, "support") + conversations_of(app, "billing"):
+        assert str(escape(subject)) in admin_html
+
+
+def test_agent_reads_a_conversation(app: Flask) -> None:
+    conversation_id, subject = conversations_of(app, "billing")[0]
+    response = login(app, "bea@example.com").get(f"/conversations/{conversation_id}")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert str(escape(subject)) in html
+    for message_id, body in messages_of(app, conversation_id):
+        element = message_element(html, message_id)
+        assert f'data-message-id="{message_id}"' in element
+        assert 'tabindex="0"' in element
+        assert str(escape(body)) in element
+    # The sidebar is toggled by a real button and holds the Support Cases panel.
+    assert re.search(r'<button[^>]*data-sidebar-toggle[^>]*aria-controls="sidebar"[^>]*aria-expanded="false"', html)
+    sidebar = html[html.index('<aside class="sidebar" id="sidebar"'):]
+    assert "Support Cases" in sidebar.split("</aside>")[0]
+
+
+def test_other_teams_conversation_is_404(app: Flask) -> None:
+    billing_id, _ = conversations_of(app, "billing")[0]
+    support_id, _ = conversations_of(app, "support")[0]
+    alex = login(app, "alex@example.com")
+    assert alex.get(f"/conversations/{billing_id}").status_code == 404
+    assert alex.post(f"/conversations/{billing_id}/reply", data={"body": "hi"}).status_code in (400, 404)
+    assert alex.get(f"/conversations/{support_id}").status_code == 200
+    assert login(app, "admin@example.com").get(f"/conversations/{billing_id}").status_code == 200
+
+
+def test_login_needs_csrf_token_and_right_password(app: Flask) -> None:
+    client = app.test_client()
+    response = client.post("/login", data={"email": "alex@example.com", "password": "demo"})
+    assert response.status_code == 400
+    assert client.get("/").status_code == 302  # still signed out
+
+    page = client.get("/login").get_data(as_text=True)
+    response = client.post(
+        "/login", data={"email": "alex@example.com", "password": "wrong", "csrf_token": csrf_field(page)}
+    )
+    assert response.status_code == 200
+    assert "Wrong email or password." in response.get_data(as_text=True)
+    assert client.get("/").status_code == 302
+
+
+def test_pages_include_kroncases_assets(app: Flask) -> None:
+    client = login(app, "alex@example.com")
+    html = client.get("/").get_data(as_text=True)
+    meta_token(html)
+    match = re.search(r'<link rel="stylesheet" href="(/kroncases/static/[^"]+\.css)">', html)
+    assert match
+    assert client.get(match.group(1)).status_code == 200
+
+
+def test_agent_replies(app: Flask) -> None:
+    conversation_id, _ = conversations_of(app, "support")[0]
+    client = login(app, "alex@example.com")
+    page = client.get(f"/conversations/{conversation_id}").get_data(as_text=True)
+    response = client.post(
+        f"/conversations/{conversation_id}/reply",
+        data={"body": "I've reset the lock <for you>.", "csrf_token": csrf_field(page)},
+    )
+    assert response.status_code == 302
+    new_id = messages_of(app, conversation_id)[-1][0]
+    assert response.location.endswith(f"#message-{new_id}")
+    element = message_element(client.get(f"/conversations/{conversation_id}").get_data(as_text=True), new_id)
+    assert "msg--agent" in element and "Alex Morgan" in element
+    assert "I&#39;ve reset the lock &lt;for you&gt;." in element
+
+
+def test_agent_creates_a_case_and_sees_badge_and_indicator(app: Flask) -> None:
+    conversation_id, _ = conversations_of(app, "support")[0]
+    (first_id, _), (second_id, _), (other_id, _), *_ = messages_of(app, conversation_id)
+    client = login(app, "alex@example.com")
+
+    assert "kc-badge--support-case" not in row_of(client.get("/").get_data(as_text=True), conversation_id)
+    html = client.get(f"/conversations/{conversation_id}").get_data(as_text=True)
+    assert "logged under Case" not in html
+
+    response = client.post(
+        f"/kroncases/api/conversations/{conversation_id}/cases",
+        json={
+            "title": "Account locked after failed logins",
+            "case_type": "access",
+            "priority": "high",
+            "message_ids": [first_id, second_id],
+        },
+        headers={"X-CSRFToken": meta_token(html)},
+    )
+    assert response.status_code == 201, response.get_json()
+    case_id = response.get_json()["case"]["id"]
+
+    row = row_of(client.get("/").get_data(as_text=True), conversation_id)
+    assert re.search(r'class="kc-badge kc-badge--support-case">support-case<', row)
+
+    html = client.get(f"/conversations/{conversation_id}").get_data(as_text=True)
+    indicator = f"This message is logged under Case #{case_id}."
+    assert indicator in message_element(html, first_id)
+    assert indicator in message_element(html, second_id)
+    assert indicator not in message_element(html, other_id)
+    assert f"Case #{case_id}" in html.split('<aside class="sidebar"')[1]  # in the panel
+    assert f"Case #{case_id} created by Alex Morgan" in html  # in the activity
+
+
+def test_case_api_follows_the_hosts_access_rule(app: Flask) -> None:
+    support_id, _ = conversations_of(app, "support")[0]
+    message_id = messages_of(app, support_id)[0][0]
+    bea = login(app, "bea@example.com")
+    token = meta_token(bea.get("/").get_data(as_text=True))
+    body = {"title": "Not mine", "case_type": "general", "priority": "low", "message_ids": [message_id]}
+
+    response = bea.post(f"/kroncases/api/conversations/{support_id}/cases", json=body, headers={"X-CSRFToken": token})
+    assert response.status_code == 403
+    response = bea.post(f"/kroncases/api/conversations/{support_id}/cases", json=body)
+    assert response.status_code == 400  # no CSRF header
