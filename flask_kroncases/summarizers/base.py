@@ -1,0 +1,171 @@
+"""The summarizer interface, its value types and the helpers every backend shares.
+
+A summarizer turns the messages an agent selected into a suggested case title
+and summary. Backends are chosen by name from the app config with
+:func:`get_summarizer`; every failure they report is a :class:`SummarizerError`
+so a job can catch one type and let the agent save the case regardless.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+#: Config keys the summarizers read, with their defaults.
+DEFAULTS: dict[str, Any] = {
+    # Backend used for title and summary suggestions: "offline" or "huggingface".
+    "KRONCASES_SUMMARIZER": "offline",
+    # Hugging Face model id, or the URL of an endpoint (Inference Endpoint, local TGI).
+    "KRONCASES_HF_MODEL": None,
+    # Token sent to Hugging Face; None uses the token saved on the machine, if any.
+    "KRONCASES_HF_TOKEN": None,
+    # Seconds to wait for the model before giving up.
+    "KRONCASES_HF_TIMEOUT": 20,
+    # Most tokens the model may generate for one suggestion.
+    "KRONCASES_HF_MAX_TOKENS": 300,
+}
+
+#: Longest case title, as the case form and the model enforce it.
+TITLE_MAX_LENGTH = 80
+
+#: What a suggestion says when the messages hold no text at all.
+EMPTY_TITLE = "Support request"
+EMPTY_SUMMARY = "The selected messages contain no text."
+
+
+@dataclass(frozen=True)
+class SummaryInput:
+    """One selected message, reduced to what a summarizer needs.
+
+    ``author_role`` is ``"customer"`` or ``"agent"``; hosts map their own
+    message types onto these. ``"staff"``, ``"bot"``, ``"system"`` and similar
+    count as the support side, any other value as the customer.
+    """
+
+    author_role: str
+    text: str
+    sent_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A suggested case title (at most 80 characters) and plain-text summary."""
+
+    title: str
+    summary: str
+    source: str
+
+
+class SummarizerError(Exception):
+    """A backend could not produce a suggestion; the message says why."""
+
+
+@runtime_checkable
+class Summarizer(Protocol):
+    """Anything that suggests a title and summary for a run of messages."""
+
+    def suggest(self, messages: Sequence[SummaryInput]) -> Suggestion:
+        """Return a suggestion, or raise :class:`SummarizerError`."""
+        ...
+
+
+def get_summarizer(name: str | None, config: Mapping[str, Any]) -> Summarizer:
+    """Build the backend called ``name`` (``"offline"`` when empty) from ``config``.
+
+    Reads ``KRONCASES_HF_MODEL``, ``KRONCASES_HF_TOKEN``, ``KRONCASES_HF_TIMEOUT``
+    and ``KRONCASES_HF_MAX_TOKENS`` for the ``"huggingface"`` backend, falling
+    back to :data:`DEFAULTS`. A bad name or missing model raises
+    :class:`SummarizerError`, like a failing backend, so callers can fall back
+    to the offline backend in one place.
+    """
+    key = (name or "offline").strip().lower()
+    if key == "offline":
+        from .offline import OfflineSummarizer
+
+        return OfflineSummarizer()
+    if key in ("huggingface", "hf"):
+        return _huggingface_from_config(config)
+    raise SummarizerError(f"Unknown summarizer {name!r}; use 'offline' or 'huggingface'.")
+
+
+def _huggingface_from_config(config: Mapping[str, Any]) -> Summarizer:
+    def setting(key: str) -> Any:
+        value = config.get(key)
+        return DEFAULTS[key] if value is None or value == "" else value
+
+    model = setting("KRONCASES_HF_MODEL")
+    if not model:
+        raise SummarizerError("The huggingface summarizer needs KRONCASES_HF_MODEL (a model id or URL).")
+    try:
+        timeout = float(setting("KRONCASES_HF_TIMEOUT"))
+        max_tokens = int(setting("KRONCASES_HF_MAX_TOKENS"))
+    except (TypeError, ValueError) as exc:
+        raise SummarizerError(f"Invalid summarizer setting: {exc}") from exc
+    # Imported here so the offline path never pays for importing huggingface_hub.
+    try:
+        from .huggingface import HuggingFaceSummarizer
+    except ImportError as exc:
+        raise SummarizerError(
+            f"The huggingface summarizer needs huggingface_hub ({exc}); install flask-kroncases[hf]."
+        ) from exc
+
+    return HuggingFaceSummarizer(
+        str(model), token=setting("KRONCASES_HF_TOKEN"), timeout=timeout, max_tokens=max_tokens
+    )
+
+
+def clip_title(text: str, limit: int = TITLE_MAX_LENGTH) -> str:
+    """Collapse whitespace and cut ``text`` to ``limit`` characters at a word boundary.
+
+    No ellipsis is added: the title goes into an editable form field whose
+    length counter must match what is stored. A single word longer than the
+    limit is cut hard.
+    """
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit + 1].rsplit(" ", 1)[0] if " " in text[: limit + 1] else text[:limit]
+    return cut.rstrip(" ,;:-–—(/").strip() or text[:limit]
+
+
+# Only tags HTML mail and rich editors produce are removed, so code such as
+# ``List<String>`` or a Java frame's ``<init>`` survives as text.
+_HIDDEN_BLOCK = re.compile(r"<(script|style|head|title)\b[^>]*>.*?</\1\s*>|<!--.*?-->", re.I | re.S)
+_BREAK_TAG = re.compile(
+    r"</?(?:br|p|div|li|ul|ol|dl|dt|dd|tr|table|h[1-6]|pre|blockquote|hr|section|article"
+    r"|header|footer)\b[^>]*>",
+    re.I,
+)
+_INLINE_TAG = re.compile(
+    r"</?(?:a|abbr|b|big|body|button|center|cite|code|del|em|font|form|html|i|iframe|img|input"
+    r"|ins|kbd|label|link|mark|meta|o:p|q|s|samp|script|small|span|strike|strong|style|sub|sup"
+    r"|svg|tbody|td|tfoot|th|thead|time|tt|u|var|wbr)\b[^>]*>|<!DOCTYPE[^>]*>",
+    re.I,
+)
+
+
+def _strip_tags(text: str) -> str:
+    text = _HIDDEN_BLOCK.sub(" ", text)
+    text = _BREAK_TAG.sub("\n", text)
+    return _INLINE_TAG.sub("", text)
+
+
+def plain_text(text: str) -> str:
+    """Return ``text`` without markup: tags removed, entities decoded, lines trimmed.
+
+    Helpdesk messages often arrive as HTML from email or a rich editor; a
+    suggestion must never carry markup into the case form. Tags are stripped
+    again after decoding so an escaped ``&lt;script&gt;`` cannot turn into one.
+    """
+    if "<" in text:
+        text = _strip_tags(text)
+    if "&" in text:
+        text = html.unescape(text)
+        if "<" in text:
+            text = _strip_tags(text)
+    lines = (" ".join(line.split()) for line in text.replace("\r", "\n").split("\n"))
+    return "\n".join(line for line in lines if line)
