@@ -41,6 +41,7 @@ class ActivityKind(StrEnum):
     CREATED = "created"
     STATUS_CHANGED = "status_changed"
     ESCALATED = "escalated"
+    SUMMARY_UPDATED = "summary_updated"
 
 
 #: Which status each status may move to (DESIGN.md §1 "Status moves").

@@ -12,13 +12,30 @@ from flask import Flask, current_app
 from .config import apply_defaults
 from .enums import CaseType, Priority
 from .models import HostSchema, Models, define_models
+from .queueing import JobQueue
 from .services.cases import CaseService
+from .services.summaries import SummaryService
+from .services.webhooks import WebhookService
+from .summarizers import SummaryInput
 
 log = logging.getLogger("flask_kroncases")
 
 AccessCheck = Callable[[Any, Any], bool]
 AdminCheck = Callable[[Any], bool]
 UrlBuilder = Callable[[Any], str | None]
+
+_TEXT_ATTRS = ("body", "text", "content", "message", "html")
+_ROLE_ATTRS = ("author_role", "role", "author_type", "sender_type", "sender_role")
+_TIME_ATTRS = ("created_at", "sent_at", "posted_at", "timestamp", "created")
+
+
+def _first_attr(obj: Any, names: tuple[str, ...]) -> Any:
+    for name in names:
+        value = getattr(obj, name, None)
+        if value is not None:
+            return value
+    return None
+
 
 _SCHEMA_ARGS = (
     "db",
@@ -38,6 +55,9 @@ class KronCasesState:
     db: Any
     models: Models
     service: CaseService
+    webhooks: WebhookService
+    summaries: SummaryService
+    jobs: JobQueue
 
 
 class KronCases:
@@ -72,6 +92,8 @@ class KronCases:
         self._admin_check: AdminCheck | None = None
         self._conversation_url: UrlBuilder | None = None
         self._user_name: Callable[[Any], str] | None = None
+        self._message_reader: Callable[[Any], SummaryInput] | None = None
+        self._visible_conversations: Callable[[Any], Any] | None = None
         self._warned_no_access_hook = False
         if app is not None:
             self.init_app(app)
@@ -84,9 +106,8 @@ class KronCases:
         ``message_conversation_attr`` (inferred from the message's foreign key
         to the conversation when there is exactly one) and ``table_prefix``.
 
-        Reads these config keys, with the defaults of :mod:`flask_kroncases.config`:
-        ``KRONCASES_URL_PREFIX``, ``KRONCASES_PER_PAGE``,
-        ``KRONCASES_REASON_MAX_LENGTH``, ``KRONCASES_SUMMARY_MAX_LENGTH``.
+        Sets every ``KRONCASES_*`` key the host left out to its default in
+        :mod:`flask_kroncases.config` (the README lists them all).
         """
         if "kroncases" in app.extensions:
             raise RuntimeError(
@@ -109,17 +130,26 @@ class KronCases:
             options["message_conversation_attr"],
         )
         models = define_models(options["db"], host, options["table_prefix"])
+        job_queue = JobQueue(app)
+        webhooks = WebhookService(options["db"], models, self, job_queue)
+        service = CaseService(options["db"], models, self, webhooks)
+        service.summaries = SummaryService(options["db"], models, self, service, job_queue)
         app.extensions["kroncases"] = KronCasesState(
             extension=self,
             db=options["db"],
             models=models,
-            service=CaseService(options["db"], models, self),
+            service=service,
+            webhooks=webhooks,
+            summaries=service.summaries,
+            jobs=job_queue,
         )
 
         from .blueprints import register_blueprints
+        from .cli import cli
         from .templating import TemplateHelpers
 
         register_blueprints(app)
+        app.cli.add_command(cli)
         app.jinja_env.globals["kroncases"] = TemplateHelpers()
 
     # -- host hooks ------------------------------------------------------
@@ -146,6 +176,40 @@ class KronCases:
         """Register ``fn(user) -> str``: how an agent is named in activity entries."""
         self._user_name = fn
         return fn
+
+    # -- host hook for lists across conversations (agent UI: the cases page) --
+
+    def visible_conversations(self, fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        """Register ``fn(user) -> SQL condition`` on the conversation model (optional).
+
+        The same rule as ``conversation_access``, as a ``WHERE`` clause, so the
+        cases page can filter and paginate in SQL. Without it the page asks
+        ``conversation_access`` once per conversation that has cases.
+        """
+        self._visible_conversations = fn
+        return fn
+
+    def visible_conversations_clause(self, user: Any) -> Any | None:
+        return self._visible_conversations(user) if self._visible_conversations is not None else None
+
+    def message_reader(self, fn: Callable[[Any], SummaryInput]) -> Callable[[Any], SummaryInput]:
+        """Register ``fn(message) -> SummaryInput``: a host message's author role, text and time.
+
+        Without one, the usual attribute names are tried (``body``/``text``/``content``,
+        ``author_role``/``role``, ``created_at``/``sent_at``/``posted_at``).
+        """
+        self._message_reader = fn
+        return fn
+
+    def read_message(self, message: Any) -> SummaryInput:
+        """What the summarizers and the thread see of a host message."""
+        if self._message_reader is not None:
+            return self._message_reader(message)
+        return SummaryInput(
+            author_role=str(_first_attr(message, _ROLE_ATTRS) or "customer"),
+            text=str(_first_attr(message, _TEXT_ATTRS) or ""),
+            sent_at=_first_attr(message, _TIME_ATTRS),
+        )
 
     def check_conversation_access(self, user: Any, conversation: Any) -> bool:
         if self._access_check is None:

@@ -138,6 +138,10 @@ class Models:
     CaseMessage: type
     CaseActivity: type
     ConversationLabel: type
+    WebhookEndpoint: type
+    WebhookDelivery: type
+    WebhookAttempt: type
+    Suggestion: type
     host: HostSchema
     table_prefix: str
 
@@ -297,11 +301,115 @@ def _build(db: Any, host: HostSchema, p: str) -> Models:
         case = orm.relationship(KronCase)
         created_by = orm.relationship(user.model, lazy="select")
 
+    class KronWebhookEndpoint(Base):  # type: ignore[misc, valid-type]
+        """A receiver of case events, configured by an admin."""
+
+        __tablename__ = f"{p}webhook_endpoints"
+
+        id = sa.Column(sa.Integer, primary_key=True)
+        url = sa.Column(sa.String(2048), nullable=False)
+        description = sa.Column(sa.String(200), nullable=False, default="")
+        # The signing secret, "whsec_" + base64; shown in full only when made.
+        secret = sa.Column(sa.String(100), nullable=False)
+        # After a rotation the old secret keeps signing until this time.
+        previous_secret = sa.Column(sa.String(100), nullable=True)
+        previous_secret_expires_at = sa.Column(sa.DateTime(timezone=True), nullable=True)
+        events = sa.Column(sa.JSON, nullable=False, default=list)
+        enabled = sa.Column(sa.Boolean, nullable=False, default=True)
+        disabled_reason = sa.Column(sa.Text, nullable=True)
+        # Start of the current run of failed attempts; None while it delivers.
+        failing_since = sa.Column(sa.DateTime(timezone=True), nullable=True)
+        created_at = sa.Column(sa.DateTime(timezone=True), nullable=False, default=utcnow)
+        updated_at = sa.Column(sa.DateTime(timezone=True), nullable=False, default=utcnow)
+
+        def __repr__(self) -> str:
+            return f"<WebhookEndpoint #{self.id} {self.url!r}>"
+
+    class KronWebhookDelivery(Base):  # type: ignore[misc, valid-type]
+        """One event for one endpoint: the outbox row, written with the case change."""
+
+        __tablename__ = f"{p}webhook_deliveries"
+        __table_args__ = (
+            sa.Index(f"ix_{p}webhook_deliveries_due", "status", "next_attempt_at"),
+            sa.Index(f"ix_{p}webhook_deliveries_endpoint", "endpoint_id", "id"),
+        )
+
+        id = sa.Column(sa.Integer, primary_key=True)
+        endpoint_id = sa.Column(
+            sa.Integer, sa.ForeignKey(f"{p}webhook_endpoints.id", ondelete="CASCADE"), nullable=False
+        )
+        # Stable across retries and redeliveries so receivers can drop duplicates.
+        event_id = sa.Column(sa.String(64), nullable=False)
+        event_type = sa.Column(sa.String(64), nullable=False)
+        case_id = sa.Column(
+            sa.Integer, sa.ForeignKey(f"{p}cases.id", ondelete="SET NULL"), nullable=True
+        )
+        # The exact bytes that are signed and sent, serialized once.
+        body = sa.Column(sa.LargeBinary, nullable=False)
+        status = sa.Column(sa.String(16), nullable=False, default="pending")
+        attempts = sa.Column(sa.Integer, nullable=False, default=0)
+        next_attempt_at = sa.Column(sa.DateTime(timezone=True), nullable=True)
+        claimed_at = sa.Column(sa.DateTime(timezone=True), nullable=True)
+        last_status_code = sa.Column(sa.Integer, nullable=True)
+        last_latency_ms = sa.Column(sa.Integer, nullable=True)
+        last_response_excerpt = sa.Column(sa.Text, nullable=True)
+        last_error = sa.Column(sa.Text, nullable=True)
+        created_at = sa.Column(sa.DateTime(timezone=True), nullable=False, default=utcnow)
+        delivered_at = sa.Column(sa.DateTime(timezone=True), nullable=True)
+
+        endpoint = orm.relationship(KronWebhookEndpoint)
+        attempt_log = orm.relationship(
+            "KronWebhookAttempt", order_by="KronWebhookAttempt.number", lazy="selectin",
+            back_populates="delivery", cascade="all, delete-orphan",
+        )
+
+    class KronWebhookAttempt(Base):  # type: ignore[misc, valid-type]
+        """One try at sending a delivery, logged whatever its outcome."""
+
+        __tablename__ = f"{p}webhook_attempts"
+        __table_args__ = (sa.UniqueConstraint("delivery_id", "number", name=f"uq_{p}webhook_attempts_number"),)
+
+        id = sa.Column(sa.Integer, primary_key=True)
+        delivery_id = sa.Column(
+            sa.Integer, sa.ForeignKey(f"{p}webhook_deliveries.id", ondelete="CASCADE"), nullable=False
+        )
+        number = sa.Column(sa.Integer, nullable=False)
+        started_at = sa.Column(sa.DateTime(timezone=True), nullable=False, default=utcnow)
+        status_code = sa.Column(sa.Integer, nullable=True)
+        latency_ms = sa.Column(sa.Integer, nullable=True)
+        response_excerpt = sa.Column(sa.Text, nullable=True)
+        error = sa.Column(sa.Text, nullable=True)
+        outcome = sa.Column(sa.String(16), nullable=False)
+
+        delivery = orm.relationship(KronWebhookDelivery, back_populates="attempt_log")
+
+    class KronSuggestion(Base):  # type: ignore[misc, valid-type]
+        """A title and summary suggested for messages an agent selected; made by a job."""
+
+        __tablename__ = f"{p}suggestions"
+
+        # Random, so one agent cannot guess another's suggestion.
+        id = sa.Column(sa.String(32), primary_key=True)
+        conversation_id = _fk(conv, ondelete="CASCADE", nullable=False, index=True)
+        requested_by_id = _fk(user, ondelete="CASCADE", nullable=True)
+        message_ids = sa.Column(sa.JSON, nullable=False)
+        status = sa.Column(sa.String(16), nullable=False, default="pending")
+        title = sa.Column(sa.String(80), nullable=True)
+        summary = sa.Column(sa.Text, nullable=True)
+        source = sa.Column(sa.String(32), nullable=True)
+        error = sa.Column(sa.Text, nullable=True)
+        created_at = sa.Column(sa.DateTime(timezone=True), nullable=False, default=utcnow, index=True)
+        finished_at = sa.Column(sa.DateTime(timezone=True), nullable=True)
+
     return Models(
         Case=KronCase,
         CaseMessage=KronCaseMessage,
         CaseActivity=KronCaseActivity,
         ConversationLabel=KronConversationLabel,
+        WebhookEndpoint=KronWebhookEndpoint,
+        WebhookDelivery=KronWebhookDelivery,
+        WebhookAttempt=KronWebhookAttempt,
+        Suggestion=KronSuggestion,
         host=host,
         table_prefix=p,
     )

@@ -15,6 +15,10 @@ sent for a change that was rolled back.
     A resolved case moved back to ``open``.
 ``case_escalated``
     The case was escalated; also ``reason=`` (the agent's text) and ``level=``.
+
+``webhook_endpoint_disabled``
+    A webhook endpoint was switched off after failing (``endpoint=``, ``reason=``;
+    no ``case`` or ``actor``).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ case_status_changed = _signals.signal("case-status-changed")
 case_resolved = _signals.signal("case-resolved")
 case_reopened = _signals.signal("case-reopened")
 case_escalated = _signals.signal("case-escalated")
+webhook_endpoint_disabled = _signals.signal("webhook-endpoint-disabled")
 
 __all__ = [
     "case_created",
@@ -35,4 +40,5 @@ __all__ = [
     "case_resolved",
     "case_reopened",
     "case_escalated",
+    "webhook_endpoint_disabled",
 ]

@@ -3,16 +3,54 @@
 Each helper renders an overridable template under ``templates/kroncases/``.
 Lookups are cached for the request, so a thread of many messages or a list page
 of many conversations costs a constant number of queries.
+
+A conversation page uses::
+
+    <head>{{ kroncases.assets() }}</head>
+    {% for item in kroncases.thread(conversation, messages) %}
+      {% if item.message %}
+        <li {{ kroncases.message_attrs(item.message) }}>… {{ kroncases.message_indicator(item.message) }}</li>
+      {% else %}{{ item.activity }}{% endif %}
+    {% endfor %}
+    {{ kroncases.case_form(conversation) }}     {# selection, action bar, dialogs #}
+    <aside>{{ kroncases.panel(conversation) }}</aside>
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from flask import current_app, g, render_template
-from markupsafe import Markup
+from flask import current_app, g, render_template, url_for
+from markupsafe import Markup, escape
 
 from .enums import CaseType, Priority, Status
+
+
+def _aware(value: Any) -> datetime | None:
+    """SQLite hands back naive datetimes; the extension and the demo store UTC."""
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _plain(key: Any) -> str:
+    return str(key)
+
+
+@dataclass(frozen=True)
+class ThreadItem:
+    """One entry of :meth:`TemplateHelpers.thread`: a host message or a case activity."""
+
+    message: Any = None
+    entry: Any = None
+    activity: Markup | None = None
+
+    @property
+    def is_message(self) -> bool:
+        return self.message is not None
 
 
 class TemplateHelpers:
@@ -26,7 +64,7 @@ class TemplateHelpers:
     def _state(self) -> Any:
         return current_app.extensions["kroncases"]
 
-    def _cache(self) -> dict[str, Any]:
+    def _cache(self) -> dict[Any, Any]:
         if "_kroncases_cache" not in g:
             g._kroncases_cache = {}
         return g._kroncases_cache  # type: ignore[no-any-return]
@@ -34,6 +72,14 @@ class TemplateHelpers:
     def assets(self) -> Markup:
         """Styles, script and the CSRF token the script sends with every change."""
         return Markup(render_template("kroncases/_assets.html"))
+
+    def csrf_token(self) -> str:
+        """The CSRF token, whether or not the host set up ``CSRFProtect`` (its ``csrf_token`` global)."""
+        from flask_wtf.csrf import generate_csrf
+
+        return generate_csrf()  # type: ignore[no-any-return]
+
+    # -- cases of a conversation --------------------------------------------
 
     def cases(self, conversation: Any) -> list[Any]:
         service = self._state.service
@@ -43,35 +89,137 @@ class TemplateHelpers:
             cache[key] = service.for_conversation(conversation)
         return cache[key]  # type: ignore[no-any-return]
 
-    def panel(self, conversation: Any) -> Markup:
-        """The Support Cases accordion for the conversation's sidebar."""
-        state = self._state
-        return Markup(
-            render_template(
-                "kroncases/_panel.html",
-                conversation=conversation,
-                cases=self.cases(conversation),
-                display_name=state.extension.display_name,
-            )
-        )
-
-    def message_indicator(self, message: Any) -> Markup:
-        """The "logged under Case #ID" icon, or nothing for a message in no case."""
-        state = self._state
-        host = state.models.host
+    def _case_of(self, message: Any) -> Any | None:
+        host = self._state.models.host
         conversation_key = host.conversation_key_of_message(message)
         cache = self._cache()
         key = ("message_cases", conversation_key)
         if key not in cache:
             cache[key] = {
-                message_id: case
-                for case in self.cases(conversation_key)
-                for message_id in case.message_ids
+                message_id: case for case in self.cases(conversation_key) for message_id in case.message_ids
             }
-        case = cache[key].get(host.message.key_of(message))
-        if case is None:
-            return Markup("")
-        return Markup(render_template("kroncases/_message_indicator.html", case=case, message=message))
+        return cache[key].get(host.message.key_of(message))
+
+    def panel(self, conversation: Any) -> Markup:
+        """The Support Cases accordion for the conversation's sidebar."""
+        return Markup(render_template("kroncases/_panel.html", **self.panel_context(conversation)))
+
+    def panel_context(self, conversation: Any) -> dict[str, Any]:
+        state = self._state
+        return {
+            "conversation": conversation,
+            "conversation_key": _plain(state.service._conversation_key(conversation)),
+            "cases": self.cases(conversation),
+            "display_name": state.extension.display_name,
+        }
+
+    # -- messages -------------------------------------------------------------
+
+    def message_attrs(self, message: Any) -> Markup:
+        """Attributes for the host's message element: makes it selectable by the script.
+
+        ``data-kc-case`` marks a message already logged under a case, which the
+        script refuses to select again (and says why).
+        """
+        host = self._state.models.host
+        attrs = f' data-kc-message="{escape(_plain(host.message.key_of(message)))}"'
+        case = self._case_of(message)
+        if case is not None:
+            attrs += f' data-kc-case="{case.id}"'
+        return Markup(attrs.strip())
+
+    def message_indicator(self, message: Any) -> Markup:
+        """The "logged under Case #ID" icon; an empty slot the script fills for a message in no case."""
+        case = self._case_of(message)
+        inner = Markup("")
+        if case is not None:
+            inner = self.indicator_for(case, _plain(self._state.models.host.message.key_of(message)))
+        return Markup('<span class="kc-indicator-slot" data-kc-indicator-slot>') + inner + Markup("</span>")
+
+    def indicator_for(self, case: Any, message_key: str) -> Markup:
+        return Markup(render_template("kroncases/_message_indicator.html", case=case, message_key=message_key))
+
+    # -- the thread -------------------------------------------------------------
+
+    def thread(self, conversation: Any, messages: Iterable[Any], time_attr: str | None = None) -> list[ThreadItem]:
+        """The host's messages with the case activity merged in, in time order.
+
+        ``messages`` keep the host's order; each activity entry goes before the
+        first message that is later than it. A message's time is its
+        ``time_attr`` attribute, or else what the ``message_reader`` hook says;
+        naive datetimes are taken as UTC.
+        """
+        entries = self.activity_entries(conversation)
+        read = self._state.extension.read_message
+        items: list[ThreadItem] = []
+        index = 0
+        for message in messages:
+            at = _aware(getattr(message, time_attr, None) if time_attr else read(message).sent_at)
+            while index < len(entries) and at is not None and _aware(entries[index].created_at) < at:  # type: ignore[operator]
+                items.append(self._activity_item(entries[index]))
+                index += 1
+            items.append(ThreadItem(message=message))
+        items.extend(self._activity_item(entry) for entry in entries[index:])
+        return items
+
+    def _activity_item(self, entry: Any) -> ThreadItem:
+        return ThreadItem(entry=entry, activity=self.activity_entry(entry))
+
+    def activity_entries(self, conversation: Any) -> list[Any]:
+        service = self._state.service
+        key = ("activity", service._conversation_key(conversation))
+        cache = self._cache()
+        if key not in cache:
+            cache[key] = service.activity_for(conversation)
+        return cache[key]  # type: ignore[no-any-return]
+
+    def activity_entry(self, entry: Any) -> Markup:
+        """One activity entry as a thread item (an ``<li>``)."""
+        return Markup(
+            render_template(
+                "kroncases/_activity_entry.html",
+                entry=entry,
+                display_name=self._state.extension.display_name,
+                at=_aware(entry.created_at),
+            )
+        )
+
+    def activity(self, conversation: Any) -> Markup:
+        """The conversation's case activity as thread entries, for hosts that list it apart."""
+        return Markup(
+            render_template(
+                "kroncases/_activity.html",
+                entries=[self.activity_entry(e) for e in self.activity_entries(conversation)],
+            )
+        )
+
+    # -- the case form, selection and dialogs ---------------------------------------
+
+    def case_form(self, conversation: Any) -> Markup:
+        """Selection menu, floating action bar, Create Case and Escalate dialogs."""
+        from .forms import CaseForm
+
+        state = self._state
+        key = _plain(state.service._conversation_key(conversation))
+        api = current_app.config["KRONCASES_URL_PREFIX"].rstrip("/") + "/api"
+        return Markup(
+            render_template(
+                "kroncases/_case_form.html",
+                form=CaseForm(formdata=None),
+                conversation=conversation,
+                conversation_key=key,
+                urls={
+                    "api": api,
+                    "form": url_for("kroncases_panel.create_case", conversation_key=key),
+                    "fragments": url_for("kroncases_panel.fragments", conversation_key=key),
+                    "suggest": f"{api}/conversations/{key}/suggestions",
+                    "suggestion": f"{api}/suggestions/",
+                },
+                title_max=80,
+            )
+        )
+
+    # -- list pages -----------------------------------------------------------------
 
     def preload_labels(self, conversations: Any) -> str:
         """Fetch the labels of a whole list page in one query; renders nothing."""
@@ -89,15 +237,31 @@ class TemplateHelpers:
 
     def badges(self, conversation: Any) -> Markup:
         """The ``support-case`` / ``support-case-resolved`` badges for a list row."""
-        return Markup(render_template("kroncases/_badges.html", labels=self.labels(conversation)))
-
-    def activity(self, conversation: Any) -> Markup:
-        """The conversation's case activity as thread entries."""
-        state = self._state
+        key = _plain(self._state.service._conversation_key(conversation))
         return Markup(
-            render_template(
-                "kroncases/_activity.html",
-                entries=state.service.activity_for(conversation),
-                display_name=state.extension.display_name,
-            )
+            render_template("kroncases/_badges.html", labels=self.labels(conversation), conversation_key=key)
         )
+
+    def cases_url(self, **filters: Any) -> str:
+        """The cases page (every case the agent may see), with optional filters."""
+        return url_for("kroncases_panel.cases", **{k: v for k, v in filters.items() if v})
+
+    def conversation_label(self, conversation: Any) -> str:
+        """A human name for a host conversation: its subject or title, else its key."""
+        for attr in ("subject", "title", "name"):
+            value = getattr(conversation, attr, None)
+            if isinstance(value, str) and value:
+                return value
+        return f"Conversation {self._state.models.host.conversation.key_of(conversation)}"
+
+    def conversation_url(self, conversation: Any) -> str | None:
+        """The host's URL of a conversation (its ``conversation_url`` hook), or None."""
+        return self._state.extension.url_for_conversation(conversation)  # type: ignore[no-any-return]
+
+    def case_link(self, case: Any) -> str | None:
+        """Where a case lives in the host: its conversation, at its first message."""
+        url = self._state.extension.url_for_conversation(case.conversation)
+        if not url:
+            return None
+        ids = case.message_ids
+        return f"{url}#kc-message-{ids[0]}" if ids else f"{url}#kc-case-{case.id}"

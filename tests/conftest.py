@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 import sqlalchemy as sa
+from redis import Redis
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_login import FlaskLoginClient
@@ -59,9 +60,29 @@ def host(request: pytest.FixtureRequest) -> ModuleType:
     return HOSTS[request.param]
 
 
+REDIS_URL = os.environ.get("KRONCASES_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
 @pytest.fixture
-def app_and_cases(host: ModuleType, database: Database) -> Iterator[tuple[Flask, KronCases]]:
-    app, cases = make_app(host, database.url, database.engine_options)
+def queue_name() -> Iterator[str]:
+    """A Redis queue of the test's own, removed afterwards."""
+    name = f"kroncases-test-{uuid.uuid4().hex[:10]}"
+    yield name
+    redis = Redis.from_url(REDIS_URL)
+    keys = list(redis.scan_iter(f"*{name}*"))
+    if keys:
+        redis.delete(*keys)
+
+
+@pytest.fixture
+def app_config(queue_name: str) -> dict[str, Any]:
+    """Extra app config; a test module overrides this fixture to change it."""
+    return {"KRONCASES_REDIS_URL": REDIS_URL, "KRONCASES_QUEUE_NAME": queue_name}
+
+
+@pytest.fixture
+def app_and_cases(host: ModuleType, database: Database, app_config: dict[str, Any]) -> Iterator[tuple[Flask, KronCases]]:
+    app, cases = make_app(host, database.url, database.engine_options, **app_config)
     app.test_client_class = FlaskLoginClient
     with app.app_context():
         host.db.create_all()

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -43,7 +47,17 @@ def test_message_conversation_attribute_is_inferred(app, cases, host, ctx):
     assert cases.models.host.message_conversation_attr == expected
 
 
-def test_host_alembic_autogenerate_writes_our_tables(app, cases, host, tmp_path, ctx):
+@pytest.fixture
+def keep_loggers() -> Iterator[None]:
+    """Alembic's env.py runs fileConfig(), which disables every existing logger."""
+    loggers = [logging.getLogger(name) for name in logging.root.manager.loggerDict]
+    enabled = [logger for logger in loggers if not logger.disabled]
+    yield
+    for logger in enabled:
+        logger.disabled = False
+
+
+def test_host_alembic_autogenerate_writes_our_tables(app, cases, host, tmp_path, ctx, keep_loggers):
     """The host's own Flask-Migrate run creates our tables with the right foreign keys."""
     db = host.db
     db.drop_all()

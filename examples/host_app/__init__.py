@@ -7,6 +7,7 @@ password ``demo``. The first start creates and seeds the database.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,18 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(
         SECRET_KEY=os.environ.get("SECRET_KEY", "dev-only-not-secret"),
         SQLALCHEMY_DATABASE_URI=os.environ.get("DATABASE_URL"),
+        # One command, no servers to install: suggestions and webhooks run in
+        # threads of this process. KRONCASES_JOB_RUNNER=rq uses Redis and
+        # `flask --app examples.host_app kroncases worker` instead.
+        KRONCASES_JOB_RUNNER="thread",
     )
+    # Any KRONCASES_* setting may come from the environment (JSON or plain text).
+    for key, value in os.environ.items():
+        if key.startswith("KRONCASES_"):
+            try:
+                app.config[key] = json.loads(value)
+            except ValueError:
+                app.config[key] = value
     if config:
         app.config.update(config)
     if not app.config["SQLALCHEMY_DATABASE_URI"]:

@@ -22,7 +22,11 @@ assets = Blueprint(
 
 def register_blueprints(app: Flask) -> None:
     from .cases import api
+    from .panel import panel
+    from .settings import settings
 
     prefix = app.config["KRONCASES_URL_PREFIX"].rstrip("/")
     app.register_blueprint(assets, url_prefix=prefix)
     app.register_blueprint(api, url_prefix=prefix + "/api")
+    app.register_blueprint(settings, url_prefix=prefix + "/settings")
+    app.register_blueprint(panel, url_prefix=prefix)

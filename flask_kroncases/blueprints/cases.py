@@ -18,6 +18,7 @@ from wtforms import ValidationError
 
 from ..errors import CaseError
 from ..services.cases import describe_case, unwrap_user
+from ..services.summaries import describe_suggestion
 
 api = Blueprint("kroncases_api", __name__)
 
@@ -129,3 +130,29 @@ def escalate(case_id: int) -> ResponseReturnValue:
     case = service.get_case(case_id, by=current_user)
     case = service.escalate(case, by=current_user, reason=_body().get("reason"))
     return jsonify(case=_describe(case))
+
+
+@api.post("/cases/<int:case_id>/summary")
+def regenerate_summary(case_id: int) -> ResponseReturnValue:
+    """Regenerate summary: a job replaces it; the answer is the case as it is now."""
+    case = _state().summaries.regenerate(case_id, by=current_user)
+    return jsonify(case=_describe(case)), 202
+
+
+@api.post("/conversations/<conversation_key>/suggestions")
+def request_suggestion(conversation_key: str) -> ResponseReturnValue:
+    """Start a title and summary suggestion for the selected messages (the form polls it)."""
+    state = _state()
+    conversation = state.service.conversation(conversation_key)
+    state.service.require_access(current_user, conversation)
+    message_ids = _body().get("message_ids")
+    row = state.summaries.request_suggestion(
+        conversation, message_ids if isinstance(message_ids, list) else [], by=current_user
+    )
+    return jsonify(suggestion=describe_suggestion(row)), 202
+
+
+@api.get("/suggestions/<suggestion_id>")
+def get_suggestion(suggestion_id: str) -> ResponseReturnValue:
+    row = _state().summaries.get_suggestion(suggestion_id, by=current_user)
+    return jsonify(suggestion=describe_suggestion(row))

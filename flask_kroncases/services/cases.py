@@ -10,11 +10,14 @@ signal. Every refusal is a :class:`~flask_kroncases.errors.CaseError`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from .. import signals
@@ -36,6 +39,8 @@ from . import labels as label_service
 
 if TYPE_CHECKING:
     from ..extension import KronCases
+    from .summaries import SummaryService
+    from .webhooks import WebhookService
 
 
 def unwrap_user(user: Any) -> Any:
@@ -51,10 +56,13 @@ def _choice_message(enum: type[Any]) -> str:
 class CaseService:
     """Case operations for one app; reached through ``KronCases``'s methods."""
 
-    def __init__(self, db: Any, models: Models, hooks: KronCases) -> None:
+    def __init__(self, db: Any, models: Models, hooks: KronCases, webhooks: WebhookService) -> None:
         self.db = db
         self.models = models
         self.hooks = hooks
+        self.webhooks = webhooks
+        #: Set by the extension; fills in a missing summary after a case is created.
+        self.summaries: SummaryService | None = None
 
     # -- lookups ---------------------------------------------------------
 
@@ -207,8 +215,13 @@ class CaseService:
                 at=now,
             )
             label_service.add(self.session, m, case, LABEL_SUPPORT_CASE, actor, at=now)
+            outbox.extend(self.webhooks.record_event("case.created", case, actor))
 
+        outbox: list[Any] = []
         self._write(case, write, while_doing="created")
+        self.webhooks.dispatch(outbox)
+        if case.summary is None and self.summaries is not None:
+            self.summaries.schedule_case_summary(case)
         self._send(signals.case_created, case=case, actor=actor)
         return case
 
@@ -246,16 +259,37 @@ class CaseService:
             errors["summary"] = [f"Keep the summary to {limit} characters or fewer."]
         return clean or None
 
+    def select_messages(self, conversation: Any, messages: Iterable[Any]) -> list[Any]:
+        """The selected host messages of ``conversation`` in the order given; refuse any other."""
+        errors: dict[str, list[str]] = {}
+        keys, found = self._messages_of(conversation, messages, errors)
+        if errors:
+            raise CaseError(" ".join(errors["messages"]), errors=errors)
+        return [found[key] for key in keys]
+
     def _validate_messages(
         self, conversation: Any, messages: Iterable[Any], errors: dict[str, list[str]]
     ) -> tuple[list[Any], bool]:
         """Return the selected message keys in order, and whether a refusal is a conflict."""
+        keys, _ = self._messages_of(conversation, messages, errors)
+        if errors.get("messages") or not keys:
+            return keys, False
+        taken = self.cases_for_messages(keys)
+        problems = [f"Message {key} is already logged under Case #{taken[key].id}." for key in keys if key in taken]
+        if problems:
+            errors["messages"] = problems
+        return keys, bool(problems)
+
+    def _messages_of(
+        self, conversation: Any, messages: Iterable[Any], errors: dict[str, list[str]]
+    ) -> tuple[list[Any], dict[Any, Any]]:
+        """Message keys (deduplicated, in order) and the loaded messages; problems go to ``errors``."""
         host = self.models.host
         problems: list[str] = []
         keys: list[Any] = []
         if isinstance(messages, (str, bytes)) or not isinstance(messages, Iterable):
             errors["messages"] = ["Select at least one message."]
-            return [], False
+            return [], {}
         for item in messages:
             key = host.message.key_of(item) if isinstance(item, host.message.model) else host.message.coerce_key(item)
             if key is None:
@@ -264,9 +298,9 @@ class CaseService:
                 keys.append(key)
         if not keys and not problems:
             errors["messages"] = ["Select at least one message."]
-            return [], False
+            return [], {}
 
-        found = {}
+        found: dict[Any, Any] = {}
         if keys:
             Message = host.message.model
             found = {
@@ -280,16 +314,9 @@ class CaseService:
                 problems.append(f"Message {key} does not exist.")
             elif host.conversation_key_of_message(msg) != conversation_key:
                 problems.append(f"Message {key} belongs to another conversation.")
-        conflict = False
-        if not problems:
-            taken = self.cases_for_messages(keys)
-            for key in keys:
-                if key in taken:
-                    conflict = True
-                    problems.append(f"Message {key} is already logged under Case #{taken[key].id}.")
         if problems:
             errors["messages"] = problems
-        return keys, conflict
+        return keys, found
 
     # -- status moves ----------------------------------------------------
 
@@ -325,8 +352,15 @@ class CaseService:
             )
             if needs_label:
                 label_service.add(self.session, self.models, case, LABEL_SUPPORT_CASE_RESOLVED, actor, at=now)
+            if event:
+                outbox.extend(self.webhooks.record_event(event, case, actor, previous_status=current.value))
 
+        event = {Status.RESOLVED: "case.resolved"}.get(target) or (
+            "case.reopened" if current == Status.RESOLVED else None
+        )
+        outbox: list[Any] = []
         self._write(case, write, while_doing=f"marked {target.value}")
+        self.webhooks.dispatch(outbox)
 
         self._send(signals.case_status_changed, case=case, actor=actor, previous=current)
         if target == Status.RESOLVED:
@@ -376,10 +410,84 @@ class CaseService:
                 from_status=status, to_status=status,
                 detail={"reason": clean, "level": level}, at=now,
             )
+            outbox.extend(self.webhooks.record_event("case.escalated", case, actor, reason=clean, level=level))
 
+        outbox: list[Any] = []
         self._write(case, write, while_doing="escalated")
+        self.webhooks.dispatch(outbox)
         self._send(signals.case_escalated, case=case, actor=actor, reason=clean, level=level)
         return case
+
+    # -- cases page (agent UI): cases across conversations -----------------
+
+    def search_cases(
+        self,
+        user: Any,
+        *,
+        status: str | None = None,
+        case_type: str | None = None,
+        priority: str | None = None,
+        query: str | None = None,
+        page: int = 1,
+        per_page: int = 25,
+    ) -> CasePage:
+        """The cases ``user`` may see, newest activity first, one page of them.
+
+        Filters run in SQL. Access runs in SQL too when the host registered
+        ``visible_conversations``; otherwise ``conversation_access`` is asked
+        once per conversation (loaded in batches) before paginating, so page
+        counts stay right whatever the hook refuses.
+        """
+        user = unwrap_user(user)
+        Case = self.models.Case
+        conv = self.models.host.conversation
+        stmt = sa.select(Case.id)
+        if status in {s.value for s in Status}:
+            stmt = stmt.where(Case.status == status)
+        if case_type in {t.value for t in CaseType}:
+            stmt = stmt.where(Case.case_type == case_type)
+        if priority in {p.value for p in Priority}:
+            stmt = stmt.where(Case.priority == priority)
+        words = (query or "").split()
+        for word in words[:8]:
+            escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            stmt = stmt.where(Case.title.ilike(f"%{escaped}%", escape="\\"))
+        stmt = stmt.order_by(Case.updated_at.desc(), Case.id.desc())
+        page = max(page, 1)
+        clause = self.hooks.visible_conversations_clause(user) if self.can_see_anything(user) else sa.false()
+        if clause is not None:
+            stmt = stmt.join(conv.model, Case.conversation_id == conv.pk_column).where(clause)
+            total = self.session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery()))
+            ids = list(self.session.scalars(stmt.offset((page - 1) * per_page).limit(per_page)))
+        else:
+            rows = self.session.execute(stmt.add_columns(Case.conversation_id)).all()
+            allowed = self._visible_keys(user, {key for _, key in rows})
+            visible = [case_id for case_id, key in rows if key in allowed]
+            total = len(visible)
+            ids = visible[(page - 1) * per_page : page * per_page]
+        found = {
+            case.id: case
+            for case in self.session.scalars(
+                sa.select(Case).where(Case.id.in_(ids)).options(selectinload(Case.conversation))
+            )
+        } if ids else {}
+        items = [found[i] for i in ids if i in found and self.can_see(user, found[i].conversation)]
+        return CasePage(items=items, page=page, per_page=per_page, total=int(total or 0))
+
+    def can_see_anything(self, user: Any) -> bool:
+        return user is not None and bool(getattr(user, "is_authenticated", True))
+
+    def _visible_keys(self, user: Any, keys: set[Any]) -> set[Any]:
+        """Ask the access hook once per conversation, loading them 500 at a time."""
+        conv = self.models.host.conversation
+        allowed: set[Any] = set()
+        pending = list(keys)
+        for start in range(0, len(pending), 500):
+            batch = pending[start : start + 500]
+            for conversation in self.session.scalars(sa.select(conv.model).where(conv.pk_column.in_(batch))):
+                if self.can_see(user, conversation):
+                    allowed.add(conv.key_of(conversation))
+        return allowed
 
     # -- plumbing --------------------------------------------------------
 
@@ -421,14 +529,36 @@ class CaseService:
         signal.send(current_app._get_current_object(), **kwargs)
 
 
+@dataclass
+class CasePage:
+    """One page of :meth:`CaseService.search_cases`."""
+
+    items: list[Any]
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+
 def describe_case(case: Any, *, conversation_url: str | None = None) -> dict[str, Any]:
     """A JSON-ready description of a case (the API's and the webhook's ``case`` object)."""
 
     def iso(value: Any) -> str | None:
-        return value.isoformat() if value is not None else None
-
-    def plain(key: Any) -> Any:
-        return key if isinstance(key, (int, str)) or key is None else str(key)
+        if value is None:
+            return None
+        # SQLite returns naive datetimes; everything is stored in UTC.
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
 
     return {
         "id": case.id,
@@ -437,10 +567,10 @@ def describe_case(case: Any, *, conversation_url: str | None = None) -> dict[str
         "priority": case.priority,
         "status": case.status,
         "summary": case.summary,
-        "conversation_id": plain(case.conversation_id),
+        "conversation_id": json_key(case.conversation_id),
         "conversation_url": conversation_url,
-        "message_ids": [plain(k) for k in case.message_ids],
-        "created_by_id": plain(case.created_by_id),
+        "message_ids": [json_key(k) for k in case.message_ids],
+        "created_by_id": json_key(case.created_by_id),
         "created_at": iso(case.created_at),
         "updated_at": iso(case.updated_at),
         "resolved_at": iso(case.resolved_at),
@@ -448,3 +578,8 @@ def describe_case(case: Any, *, conversation_url: str | None = None) -> dict[str
         "escalation_level": case.escalation_level,
         "escalation_reason": case.escalation_reason,
     }
+
+
+def json_key(key: Any) -> Any:
+    """A host key as JSON can carry it: ints and strings as they are, UUIDs as text."""
+    return key if isinstance(key, (int, str)) or key is None else str(key)

@@ -15,22 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-#: Config keys the summarizers read, with their defaults.
-DEFAULTS: dict[str, Any] = {
-    # Backend used for title and summary suggestions: "offline" or "huggingface".
-    "KRONCASES_SUMMARIZER": "offline",
-    # Hugging Face model id, or the URL of an endpoint (Inference Endpoint, local TGI).
-    "KRONCASES_HF_MODEL": None,
-    # Token sent to Hugging Face; None uses the token saved on the machine, if any.
-    "KRONCASES_HF_TOKEN": None,
-    # Seconds to wait for the model before giving up.
-    "KRONCASES_HF_TIMEOUT": 20,
-    # Most tokens the model may generate for one suggestion.
-    "KRONCASES_HF_MAX_TOKENS": 300,
-}
+# The summarizer keys have their defaults with every other KRONCASES_* key.
+from ..config import DEFAULTS
+from ..enums import TITLE_MAX_LENGTH
 
-#: Longest case title, as the case form and the model enforce it.
-TITLE_MAX_LENGTH = 80
 
 #: What a suggestion says when the messages hold no text at all.
 EMPTY_TITLE = "Support request"

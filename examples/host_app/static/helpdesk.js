@@ -36,6 +36,10 @@
     if (event.key === "Escape") { setOpen(false); button.focus(); }
   });
   window.addEventListener("hashchange", revealHash);
+  // flask-kroncases asks to show a case (after creating it, or "Open Case #N" in its menu).
+  document.addEventListener("kroncases:reveal", (event) => {
+    if (sidebar.contains(event.target)) setOpen(true);
+  });
   document.addEventListener("click", (event) => {
     const link = event.target.closest("a[href^='#']");
     if (link && link.getAttribute("href") === location.hash) revealHash();

@@ -1,0 +1,177 @@
+"""HTML side of the agent UI: the case form POST, page fragments and the cases page.
+
+Mounted at ``KRONCASES_URL_PREFIX``. Every route needs a signed-in user and the
+host's ``conversation_access`` says yes for the conversation (403 otherwise, 404
+for one that does not exist). The case form is a Flask-WTF form: its CSRF token
+is checked whether or not the host enabled ``CSRFProtect``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, redirect, render_template, request
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+
+from ..errors import CaseError
+from ..forms import CaseForm
+from ..services.cases import describe_case, unwrap_user
+
+panel = Blueprint("kroncases_panel", __name__)
+
+#: Case form fields the service may name in its errors; "messages" has no field.
+_FORM_FIELDS = ("title", "case_type", "priority", "summary")
+
+
+def _state() -> Any:
+    return current_app.extensions["kroncases"]
+
+
+def _helpers() -> Any:
+    return current_app.jinja_env.globals["kroncases"]
+
+
+def _wants_json() -> bool:
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+
+
+def _error(status: int, kind: str, message: str, errors: dict[str, list[str]] | None = None) -> ResponseReturnValue:
+    if _wants_json() or request.endpoint == "kroncases_panel.fragments":
+        return jsonify(error=kind, message=message, errors=errors or {}), status
+    return render_template("kroncases/error.html", message=message, status=status), status
+
+
+@panel.before_request
+def _require_user() -> ResponseReturnValue | None:
+    if current_user.is_authenticated:
+        return None
+    if _wants_json() or request.method != "GET":
+        return _error(401, "unauthorized", "Sign in to work with cases.")
+    return current_app.login_manager.unauthorized()  # type: ignore[attr-defined, no-any-return]
+
+
+@panel.errorhandler(CaseError)
+def _case_error(exc: CaseError) -> ResponseReturnValue:
+    return _error(exc.http_status, exc.kind, exc.message, exc.errors)
+
+
+@panel.errorhandler(CSRFError)
+def _csrf_error(exc: CSRFError) -> ResponseReturnValue:
+    return _error(400, "csrf", f"{exc.description} Reload the page and try again.")
+
+
+def _conversation(conversation_key: str) -> Any:
+    service = _state().service
+    conversation = service.conversation(conversation_key)
+    service.require_access(current_user, conversation)
+    return conversation
+
+
+def fragments_for(conversation: Any) -> dict[str, Any]:
+    """What the script swaps in after a change: panel, indicators, activity, badges."""
+    helpers = _helpers()
+    service = _state().service
+    cases = service.for_conversation(conversation)
+    messages = {
+        str(message_id): {"case_id": case.id, "indicator": str(helpers.indicator_for(case, str(message_id)))}
+        for case in cases
+        for message_id in case.message_ids
+    }
+    context = helpers.panel_context(conversation)
+    context["cases"] = cases
+    return {
+        "panel": render_template("kroncases/_panel.html", **context),
+        "messages": messages,
+        "activity": [
+            {"id": entry.id, "html": str(helpers.activity_entry(entry))}
+            for entry in service.activity_for(conversation)
+        ],
+        "badges": str(helpers.badges(conversation)),
+        "count": len(cases),
+    }
+
+
+@panel.get("/conversations/<conversation_key>/fragments")
+def fragments(conversation_key: str) -> ResponseReturnValue:
+    """The conversation's case parts as HTML, so actions update the page without a reload."""
+    return jsonify(fragments_for(_conversation(conversation_key)))
+
+
+@panel.post("/conversations/<conversation_key>/case-form")
+def create_case(conversation_key: str) -> ResponseReturnValue:
+    """Create a case from the case form; JSON for the script, HTML without it."""
+    conversation = _conversation(conversation_key)
+    form = CaseForm()
+    as_json = _wants_json()
+    if form.validate_on_submit():
+        try:
+            case = _state().service.create_case(
+                conversation,
+                form.selected_message_ids(),
+                title=form.title.data,
+                case_type=form.case_type.data,
+                priority=form.priority.data,
+                summary=form.summary.data or None,
+                by=unwrap_user(current_user),
+            )
+        except CaseError as exc:
+            return _form_refused(form, conversation, exc.http_status, exc.kind, exc.message, exc.errors, as_json)
+        if as_json:
+            url = _state().extension.url_for_conversation(case.conversation)
+            return jsonify(case=describe_case(case, conversation_url=url), fragments=fragments_for(conversation)), 201
+        return redirect(_state().extension.url_for_conversation(conversation) or _helpers().cases_url(), 303)
+
+    errors = {name: list(messages) for name, messages in form.errors.items()}
+    if "csrf_token" in errors:
+        message = "The form expired or lacks its security token. Reload the page and try again."
+        return _form_refused(form, conversation, 400, "csrf", message, {}, as_json)
+    if "message_ids" in errors:
+        errors["messages"] = errors.pop("message_ids")
+    return _form_refused(form, conversation, 400, "invalid", "Check the highlighted fields.", errors, as_json)
+
+
+def _form_refused(
+    form: CaseForm,
+    conversation: Any,
+    status: int,
+    kind: str,
+    message: str,
+    errors: dict[str, list[str]],
+    as_json: bool,
+) -> ResponseReturnValue:
+    """Show the refusal next to its fields; what the agent typed stays in the form."""
+    if as_json:
+        return jsonify(error=kind, message=message, errors=errors), status
+    for name in _FORM_FIELDS:
+        if name in errors:
+            getattr(form, name).errors = list(errors[name])
+    return render_template(
+        "kroncases/case_form_page.html",
+        form=form,
+        conversation=conversation,
+        message=message,
+        general_errors=errors.get("messages", []),
+    ), status
+
+
+@panel.get("/cases")
+def cases() -> ResponseReturnValue:
+    """Every case the agent may see, across conversations: filter, search, paginate."""
+    args = request.args
+    try:
+        page_number = max(1, int(args.get("page", "1")))
+    except ValueError:
+        page_number = 1
+    filters = {
+        "status": args.get("status") or None,
+        "case_type": args.get("type") or None,
+        "priority": args.get("priority") or None,
+        "query": (args.get("q") or "").strip()[:200] or None,
+    }
+    result = _state().service.search_cases(
+        unwrap_user(current_user), **filters, page=page_number, per_page=current_app.config["KRONCASES_PER_PAGE"]
+    )
+    return render_template("kroncases/cases.html", result=result, filters=filters)

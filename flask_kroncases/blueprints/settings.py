@@ -1,0 +1,151 @@
+"""Settings → Integrations → Cases Webhook: admins only, through the host's ``admin_check``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+
+from ..errors import CaseError
+from ..forms import ActionForm, WebhookEndpointForm
+from ..services.cases import unwrap_user
+from ..services.webhooks import EVENTS
+from ..webhooks import mask_secret
+
+settings = Blueprint("kroncases_settings", __name__)
+
+
+def _webhooks() -> Any:
+    return current_app.extensions["kroncases"].webhooks
+
+
+@settings.before_request
+def _admins_only() -> ResponseReturnValue | None:
+    if not current_user.is_authenticated:
+        return current_app.login_manager.unauthorized()  # type: ignore[attr-defined, no-any-return]
+    if not current_app.extensions["kroncases"].extension.is_admin(unwrap_user(current_user)):
+        abort(403)
+    return None
+
+
+@settings.errorhandler(CaseError)
+def _not_found(exc: CaseError) -> ResponseReturnValue:
+    return render_template("kroncases/settings/error.html", error=exc), exc.http_status
+
+
+def _render(endpoint: Any = None, form: WebhookEndpointForm | None = None, *, secret: str | None = None,
+            status: int = 200) -> ResponseReturnValue:
+    service = _webhooks()
+    endpoints = service.endpoints()
+    if endpoint is None and form is None and len(endpoints) == 1:
+        endpoint = endpoints[0]
+    if form is None:
+        form = WebhookEndpointForm(obj=endpoint) if endpoint is not None else WebhookEndpointForm()
+    deliveries = service.deliveries(endpoint, limit=50) if endpoint is not None and endpoint.id else []
+    return render_template(
+        "kroncases/settings/webhooks.html",
+        endpoints=endpoints,
+        endpoint=endpoint,
+        form=form,
+        action_form=ActionForm(),
+        deliveries=deliveries,
+        new_secret=secret,
+        masked_secret=mask_secret(endpoint.secret) if endpoint is not None and endpoint.id else None,
+        events=EVENTS,
+    ), status
+
+
+def _apply_errors(form: WebhookEndpointForm, exc: CaseError) -> None:
+    for field, messages in exc.errors.items():
+        target = getattr(form, field, None)
+        if target is not None:
+            target.errors = list(target.errors or []) + messages
+
+
+@settings.get("/integrations/webhooks")
+def index() -> ResponseReturnValue:
+    return _render()
+
+
+@settings.get("/integrations/webhooks/new")
+def new() -> ResponseReturnValue:
+    return _render(form=WebhookEndpointForm())
+
+
+@settings.post("/integrations/webhooks")
+def create() -> ResponseReturnValue:
+    form = WebhookEndpointForm()
+    if not form.validate_on_submit():
+        return _render(form=form, status=400)
+    try:
+        endpoint, secret = _webhooks().create_endpoint(
+            form.url.data, form.events.data, enabled=form.enabled.data, description=form.description.data
+        )
+    except CaseError as exc:
+        _apply_errors(form, exc)
+        return _render(form=form, status=400)
+    # The secret is rendered in this response only: never stored in the session or shown again.
+    return _render(endpoint, secret=secret, status=201)
+
+
+@settings.get("/integrations/webhooks/<int:endpoint_id>")
+def show(endpoint_id: int) -> ResponseReturnValue:
+    return _render(_webhooks().endpoint(endpoint_id))
+
+
+@settings.post("/integrations/webhooks/<int:endpoint_id>")
+def update(endpoint_id: int) -> ResponseReturnValue:
+    service = _webhooks()
+    endpoint = service.endpoint(endpoint_id)
+    form = WebhookEndpointForm()
+    if not form.validate_on_submit():
+        return _render(endpoint, form, status=400)
+    try:
+        service.update_endpoint(endpoint, form.url.data, form.events.data, enabled=form.enabled.data,
+                                description=form.description.data)
+    except CaseError as exc:
+        _apply_errors(form, exc)
+        return _render(endpoint, form, status=400)
+    flash("Webhook saved.", "success")
+    return redirect(url_for(".show", endpoint_id=endpoint_id))
+
+
+def _action(endpoint_id: int) -> Any:
+    if not ActionForm().validate_on_submit():
+        abort(400, "The form expired or its CSRF token is missing. Reload the page and try again.")
+    return _webhooks().endpoint(endpoint_id)
+
+
+@settings.post("/integrations/webhooks/<int:endpoint_id>/rotate")
+def rotate(endpoint_id: int) -> ResponseReturnValue:
+    endpoint = _action(endpoint_id)
+    secret = _webhooks().rotate_secret(endpoint)
+    return _render(endpoint, secret=secret)
+
+
+@settings.post("/integrations/webhooks/<int:endpoint_id>/test")
+def send_test(endpoint_id: int) -> ResponseReturnValue:
+    endpoint = _action(endpoint_id)
+    delivery = _webhooks().send_test_event(endpoint)
+    flash(f"Test event queued (delivery #{delivery.id}).", "success")
+    return redirect(url_for(".show", endpoint_id=endpoint_id))
+
+
+@settings.post("/integrations/webhooks/<int:endpoint_id>/delete")
+def delete(endpoint_id: int) -> ResponseReturnValue:
+    endpoint = _action(endpoint_id)
+    _webhooks().delete_endpoint(endpoint)
+    flash("Webhook deleted.", "success")
+    return redirect(url_for(".index"))
+
+
+@settings.post("/integrations/webhooks/deliveries/<int:delivery_id>/redeliver")
+def redeliver(delivery_id: int) -> ResponseReturnValue:
+    if not ActionForm().validate_on_submit():
+        abort(400, "The form expired or its CSRF token is missing. Reload the page and try again.")
+    service = _webhooks()
+    delivery = service.redeliver(service.delivery(delivery_id))
+    flash(f"Delivery #{delivery.id} queued again.", "success")
+    return redirect(url_for(".show", endpoint_id=delivery.endpoint_id))

@@ -1,0 +1,91 @@
+"""Flask-WTF forms: CSRF comes from the host's config (``SECRET_KEY``, ``WTF_CSRF_*``)."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+    URLField,
+    widgets,
+)
+from wtforms.validators import DataRequired, Length
+
+from .enums import CaseType, Priority
+from .services.webhooks import EVENTS
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """A set of checkboxes, one per choice."""
+
+    widget = widgets.ListWidget(prefix_label=False)
+    option_widget = widgets.CheckboxInput()
+
+
+class WebhookEndpointForm(FlaskForm):
+    """Settings → Integrations → Cases Webhook: one endpoint."""
+
+    url = URLField("Endpoint URL", validators=[DataRequired("Enter the endpoint URL."), Length(max=2048)],
+                   render_kw={"placeholder": "https://example.com/hooks/cases", "autocomplete": "off"})
+    description = StringField("Description", validators=[Length(max=200)])
+    events = MultiCheckboxField("Events", choices=list(EVENTS), default=list(EVENTS))
+    enabled = BooleanField("Enabled", default=True)
+
+
+class ActionForm(FlaskForm):
+    """A button that changes something: nothing but the CSRF token."""
+
+
+# -- the case form (agent UI) ------------------------------------------------
+
+
+def _strip(value: object) -> object:
+    """Trim and collapse whitespace the way the service stores the title."""
+    return " ".join(value.split()) if isinstance(value, str) else value
+
+
+def _choices(enum: type[CaseType] | type[Priority]) -> list[object]:
+    """Select choices; WTForms 3.3 wants ``SelectChoice`` objects, older ones tuples."""
+    try:
+        from wtforms.fields.choices import SelectChoice
+    except ImportError:  # WTForms < 3.3
+        return [(member.value, member.label) for member in enum]
+    return [SelectChoice(member.value, member.label) for member in enum]
+
+
+def _message_ids(value: object) -> list[str]:
+    """Accept ``"3,4"`` from the hidden field; the service checks each key."""
+    if not isinstance(value, str):
+        return []
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+class CaseForm(FlaskForm):
+    """Create a case from the selected messages.
+
+    Field limits match the service's, so the form refuses what the service
+    would; the service still has the last word (and its errors are shown on the
+    same fields).
+    """
+
+    title = StringField(
+        "Title",
+        validators=[DataRequired("Enter a title."), Length(max=80, message="Keep the title to 80 characters or fewer.")],
+        filters=[_strip],
+        render_kw={"maxlength": 80, "autocomplete": "off"},
+    )
+    case_type = SelectField(
+        "Case Type", choices=_choices(CaseType), default=CaseType.GENERAL.value
+    )
+    priority = SelectField(
+        "Priority", choices=_choices(Priority), default=Priority.MEDIUM.value
+    )
+    summary = TextAreaField("AI Summary", filters=[lambda v: v.strip() if isinstance(v, str) else v])
+    message_ids = HiddenField("Messages", validators=[DataRequired("Select at least one message.")])
+
+    def selected_message_ids(self) -> list[str]:
+        return _message_ids(self.message_ids.data)

@@ -1,0 +1,196 @@
+"""Suggested titles and summaries, made by jobs so the case form never waits.
+
+Opening the case form asks for a suggestion: a row is written and a job fills
+it in; the form polls the row. A case saved without a summary gets one the
+same way. A backend that fails or times out is replaced by the offline one and
+the row says so; the agent can always save.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from flask import current_app
+
+from ..enums import ActivityKind, Status
+from ..errors import CaseError
+from ..models import Models, utcnow
+from ..queueing import EnqueueError, JobQueue
+from ..summarizers import Suggestion, SummarizerError, SummaryInput, get_summarizer
+from ..summarizers.offline import OfflineSummarizer
+from . import activity as activity_service
+from .cases import json_key
+
+if TYPE_CHECKING:
+    from ..extension import KronCases
+    from .cases import CaseService
+
+log = logging.getLogger("flask_kroncases.summaries")
+
+#: Suggestions older than this are deleted when new ones are made.
+SUGGESTION_TTL = timedelta(days=1)
+
+
+class SummaryService:
+    """Suggestions for the case form, and summaries for saved cases."""
+
+    def __init__(self, db: Any, models: Models, hooks: KronCases, cases: CaseService, jobs: JobQueue) -> None:
+        self.db = db
+        self.models = models
+        self.hooks = hooks
+        self.cases = cases
+        self.jobs = jobs
+
+    @property
+    def session(self) -> Any:
+        return self.db.session
+
+    # -- the case form's suggestion ------------------------------------------
+
+    def request_suggestion(self, conversation: Any, messages: Iterable[Any], *, by: Any) -> Any:
+        """Start a suggestion for the selected messages; the returned row fills in later."""
+        actor = self.cases.require_access(by, conversation)
+        selected = self.cases.select_messages(conversation, messages)
+        host = self.models.host
+        Suggestion_ = self.models.Suggestion
+        self.session.execute(
+            sa.delete(Suggestion_).where(Suggestion_.created_at < utcnow() - SUGGESTION_TTL)
+        )
+        row = Suggestion_(
+            id=uuid.uuid4().hex,
+            conversation_id=self.cases._conversation_key(conversation),
+            requested_by_id=host.user.key_of(actor),
+            message_ids=[json_key(host.message.key_of(m)) for m in selected],
+            status="pending",
+            created_at=utcnow(),
+        )
+        self.session.add(row)
+        self.session.commit()
+        from ..jobs import suggest
+
+        try:
+            self.jobs.enqueue(suggest, row.id)
+        except EnqueueError as exc:
+            log.warning("suggestion %s made in the request, the queue is unreachable: %s", row.id, exc)
+            self.run_suggestion(row.id)
+        return row
+
+    def get_suggestion(self, suggestion_id: Any, *, by: Any) -> Any:
+        """A suggestion its requester (or anyone who may see the conversation) may read."""
+        row = self.session.get(self.models.Suggestion, suggestion_id) if isinstance(suggestion_id, str) else None
+        if row is None:
+            raise CaseError("This suggestion does not exist or has expired.", kind="not_found")
+        conversation = self.session.get(self.models.host.conversation.model, row.conversation_id)
+        self.cases.require_access(by, conversation)
+        return row
+
+    def run_suggestion(self, suggestion_id: str) -> Any:
+        """The job: fill in one suggestion row."""
+        row = self.session.get(self.models.Suggestion, suggestion_id)
+        if row is None or row.status != "pending":
+            return row
+        messages = self._load_messages(row.message_ids)
+        suggestion, error = self.suggest(messages)
+        row.title, row.summary, row.source = suggestion.title, suggestion.summary, suggestion.source
+        row.error = error
+        row.status = "done"
+        row.finished_at = utcnow()
+        self.session.commit()
+        return row
+
+    # -- summaries of saved cases ----------------------------------------------
+
+    def schedule_case_summary(self, case: Any, *, overwrite: bool = False, by: Any = None) -> None:
+        """Have a job write the case's summary; without a queue, write an offline one now."""
+        from ..jobs import summarize_case
+
+        actor_key = json_key(self.models.host.user.key_of(by)) if by is not None else None
+        try:
+            self.jobs.enqueue(summarize_case, case.id, overwrite, actor_key)
+        except EnqueueError as exc:
+            log.warning("case %s summarized in the request, the queue is unreachable: %s", case.id, exc)
+            self.summarize_case(case.id, overwrite=overwrite, actor_key=actor_key, offline_only=True)
+
+    def regenerate(self, case: Any, *, by: Any) -> Any:
+        """The "Regenerate summary" action: replace the summary by a fresh one, in a job."""
+        case = self.cases.get_case(case, by=by)
+        self.schedule_case_summary(case, overwrite=True, by=self.cases.require_access(by, case.conversation))
+        return case
+
+    def summarize_case(
+        self, case_id: int, *, overwrite: bool = False, actor_key: Any = None, offline_only: bool = False
+    ) -> str:
+        """The job: write a summary (and an activity entry) unless someone wrote one meanwhile.
+
+        The summary is written with a plain UPDATE that leaves the case's version
+        alone: a summary arriving must not make the agent's next status move a
+        conflict.
+        """
+        Case = self.models.Case
+        case = self.session.get(Case, case_id)
+        if case is None:
+            return "gone"
+        if case.summary and not overwrite:
+            return "kept"
+        suggestion, error = self.suggest([link.message for link in case.message_links], offline_only=offline_only)
+        now = utcnow()
+        update = sa.update(Case).where(Case.id == case_id).values(summary=suggestion.summary, updated_at=now)
+        if not overwrite:
+            update = update.where(sa.or_(Case.summary.is_(None), Case.summary == ""))
+        if self.session.execute(update.execution_options(synchronize_session=False)).rowcount != 1:
+            self.session.rollback()
+            return "kept"
+        actor = self.session.get(self.models.host.user.model, actor_key) if actor_key is not None else None
+        activity_service.record(
+            self.session, self.models, case, actor, ActivityKind.SUMMARY_UPDATED,
+            from_status=Status(case.status), to_status=Status(case.status),
+            detail={"source": suggestion.source, **({"error": error} if error else {})}, at=now,
+        )
+        self.session.commit()
+        return suggestion.source
+
+    # -- the summarizer ---------------------------------------------------------
+
+    def suggest(self, messages: Iterable[Any], *, offline_only: bool = False) -> tuple[Suggestion, str | None]:
+        """Ask the configured backend; on failure, the offline one and a note why."""
+        inputs = self.inputs(messages)
+        config = current_app.config
+        name = "offline" if offline_only else config["KRONCASES_SUMMARIZER"]
+        try:
+            return get_summarizer(name, config).suggest(inputs), None
+        except SummarizerError as exc:
+            log.warning("summarizer %r failed, using the offline one: %s", name, exc)
+            note = f"The AI summarizer is unavailable ({exc}); this is the offline suggestion."
+            return OfflineSummarizer().suggest(inputs), note
+
+    def inputs(self, messages: Iterable[Any]) -> list[SummaryInput]:
+        """Host messages as summarizer input, oldest first when times are known."""
+        inputs = [self.hooks.read_message(m) for m in messages]
+        if all(i.sent_at is not None for i in inputs):
+            inputs.sort(key=lambda i: i.sent_at)  # type: ignore[arg-type, return-value]
+        return inputs
+
+    def _load_messages(self, keys: list[Any]) -> list[Any]:
+        host = self.models.host.message
+        coerced = [host.coerce_key(k) for k in keys]
+        found = {
+            host.key_of(m): m
+            for m in self.session.scalars(sa.select(host.model).where(host.pk_column.in_(coerced)))
+        }
+        return [found[k] for k in coerced if k in found]
+
+
+def describe_suggestion(row: Any) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "status": row.status,
+        "title": row.title,
+        "summary": row.summary,
+        "source": row.source,
+        "error": row.error,
+    }

@@ -1,0 +1,752 @@
+// flask-kroncases: select messages, create a case, act on cases, all without a reload.
+// Plain JavaScript, no framework, no build step. The page gives it:
+//   - message elements with data-kc-message="<id>" (kroncases.message_attrs),
+//   - one [data-kc-root] with the URLs, the menu, the action bar and the dialogs
+//     (kroncases.case_form), and the Support Cases panel [data-kc-panel] (kroncases.panel).
+// Keyboard: focus a message, press the context-menu key, Shift+F10 or Enter, then Enter
+// on "Select message"; Escape clears the selection; the dialogs trap focus.
+(() => {
+  "use strict";
+
+  const SUGGEST_POLL_MS = 700;
+  const SUGGEST_GIVE_UP_MS = 30000;
+  const TITLE_MAX = 80;
+
+  const $ = (selector, scope = document) => scope.querySelector(selector);
+  const $$ = (selector, scope = document) => Array.from(scope.querySelectorAll(selector));
+  const csrfToken = () => ($('meta[name="kroncases-csrf-token"]') || {}).content || "";
+  const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+  const fromHTML = (html) => {
+    const template = document.createElement("template");
+    template.innerHTML = html.trim();
+    return template.content.firstElementChild;
+  };
+
+  // -- links into the thread and the panel (also useful on pages without the root) --
+
+  function revealHash() {
+    const id = decodeURIComponent(location.hash.slice(1));
+    if (!id) return;
+    const messageMatch = /^kc-message-(.+)$/.exec(id);
+    if (messageMatch) {
+      const message = $(`[data-kc-message="${CSS.escape(messageMatch[1])}"]`);
+      if (message) {
+        message.scrollIntoView({ block: "center" });
+        message.focus({ preventScroll: true });
+        message.classList.add("kc-target");
+        setTimeout(() => message.classList.remove("kc-target"), 2500);
+      }
+      return;
+    }
+    const target = document.getElementById(id);
+    if (target && target.matches("details.kc-case")) {
+      target.open = true;
+      target.scrollIntoView({ block: "nearest" });
+    }
+  }
+  window.addEventListener("hashchange", revealHash);
+
+  const root = $("[data-kc-root]");
+  if (!root) {
+    document.addEventListener("DOMContentLoaded", revealHash);
+    return;
+  }
+
+  const cfg = root.dataset;
+  const live = $("[data-kc-live]", root);
+  const menu = $("[data-kc-menu]", root);
+  const menuToggle = $("[data-kc-menu-toggle]", menu);
+  const menuOpenCase = $("[data-kc-menu-open-case]", menu);
+  const bar = $("[data-kc-actionbar]", root);
+  const caseDialog = $("[data-kc-case-dialog]", root);
+  const caseForm = $("[data-kc-case-form]", root);
+  const escalateDialog = $("[data-kc-escalate-dialog]", root);
+  const escalateForm = $("[data-kc-escalate-form]", root);
+  const field = (form, name) => $(`[data-kc-field="${name}"]`, form);
+
+  /** Selected message ids, in the order they were selected. */
+  const selected = new Set();
+
+  // -- announcements and a visible toast --------------------------------------------
+
+  let liveTimer = null;
+  function announce(text) {
+    clearTimeout(liveTimer);
+    live.textContent = "";
+    liveTimer = setTimeout(() => { live.textContent = text; }, 60);
+  }
+
+  const toast = document.createElement("div");
+  toast.className = "kc-toast";
+  toast.hidden = true;
+  root.appendChild(toast);
+  let toastTimer = null;
+  function showToast(text, tone = "ok") {
+    toast.textContent = text;
+    toast.dataset.tone = tone;
+    toast.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => { toast.hidden = true; }, 5000);
+  }
+
+  // -- messages and selection ----------------------------------------------------------
+
+  const hint = document.createElement("span");
+  hint.id = "kc-message-hint";
+  hint.className = "kc-visually-hidden";
+  hint.textContent = "Press Shift+F10 or Enter for message actions.";
+  root.appendChild(hint);
+
+  const messageEls = () => $$("[data-kc-message]");
+  const messageEl = (id) => $(`[data-kc-message="${CSS.escape(String(id))}"]`);
+
+  function prepare(el) {
+    if (!el.hasAttribute("tabindex")) el.tabIndex = 0;
+    const described = (el.getAttribute("aria-describedby") || "").split(/\s+/).filter(Boolean);
+    if (!described.includes(hint.id)) el.setAttribute("aria-describedby", described.concat(hint.id).join(" "));
+  }
+  messageEls().forEach(prepare);
+
+  function markSelected(el, on) {
+    el.classList.toggle("kc-selected", on);
+    let mark = $("[data-kc-mark]", el);
+    if (on && !mark) {
+      mark = document.createElement("span");
+      mark.className = "kc-selection-mark";
+      mark.dataset.kcMark = "";
+      mark.innerHTML = '<svg aria-hidden="true" focusable="false" viewBox="0 0 16 16" width="12" height="12">'
+        + '<path fill="currentColor" d="M13.5 3.5 6 11 2.5 7.5l-1 1L6 13l8.5-8.5z"/></svg> Selected';
+      el.prepend(mark);
+    } else if (!on && mark) {
+      mark.remove();
+    }
+  }
+
+  function select(el) {
+    if (el.dataset.kcCase) {
+      announce(`This message is already logged under Case #${el.dataset.kcCase}; it cannot be selected again.`);
+      return false;
+    }
+    selected.add(el.dataset.kcMessage);
+    markSelected(el, true);
+    updateBar();
+    announce(`Message selected. ${plural(selected.size, "message", "messages")} selected.`);
+    return true;
+  }
+
+  function deselect(el, quiet = false) {
+    selected.delete(el.dataset.kcMessage);
+    markSelected(el, false);
+    updateBar();
+    if (!quiet) announce(`Message deselected. ${plural(selected.size, "message", "messages")} selected.`);
+  }
+
+  function clearSelection(quiet = false) {
+    if (!selected.size) return;
+    selected.forEach((id) => { const el = messageEl(id); if (el) markSelected(el, false); });
+    selected.clear();
+    updateBar();
+    if (!quiet) announce("Selection cleared.");
+  }
+
+  /** Selected ids in thread order (the order the case lists them in). */
+  function selectedIds() {
+    return messageEls().map((el) => el.dataset.kcMessage).filter((id) => selected.has(id));
+  }
+
+  function updateBar() {
+    const n = selected.size;
+    $("[data-kc-count]", bar).textContent = String(n);
+    $("[data-kc-count-label]", bar).textContent = n === 1 ? "message selected" : "messages selected";
+    const wasHidden = bar.hidden;
+    bar.hidden = n === 0;
+    if (!wasHidden && bar.hidden && bar.contains(document.activeElement)) {
+      (messageEls()[0] || document.body).focus();
+    }
+    document.documentElement.classList.toggle("kc-has-selection", n > 0);
+  }
+
+  $("[data-kc-clear]", bar).addEventListener("click", () => clearSelection());
+  $("[data-kc-create]", bar).addEventListener("click", () => openCaseForm());
+
+  // -- the context menu ---------------------------------------------------------------------
+
+  let menuTarget = null;
+  let menuOpenedAt = 0;
+
+  function menuItems() {
+    return [menuToggle, menuOpenCase].filter((item) => !item.hidden);
+  }
+
+  function openMenu(el, x, y) {
+    closeMenu(false);
+    menuTarget = el;
+    menuOpenedAt = Date.now();
+    const caseId = el.dataset.kcCase;
+    const isSelected = selected.has(el.dataset.kcMessage);
+    $("[data-kc-menu-label]", menuToggle).textContent = isSelected ? "Deselect message" : "Select message";
+    const menuHint = $("[data-kc-menu-hint]", menuToggle);
+    if (caseId) {
+      menuToggle.setAttribute("aria-disabled", "true");
+      menuHint.textContent = `Already logged under Case #${caseId}`;
+      menuHint.hidden = false;
+      menuOpenCase.hidden = false;
+      $("[data-kc-menu-open-label]", menuOpenCase).textContent = `Open Case #${caseId}`;
+    } else {
+      menuToggle.removeAttribute("aria-disabled");
+      menuHint.hidden = true;
+      menuHint.textContent = "";
+      menuOpenCase.hidden = true;
+    }
+    el.classList.add("kc-menu-target");
+    menu.hidden = false;
+    if (x == null || y == null) {
+      const rect = el.getBoundingClientRect();
+      x = rect.left + 24;
+      y = Math.min(rect.top + 28, window.innerHeight - 40);
+    }
+    const { width, height } = menu.getBoundingClientRect();
+    menu.style.left = `${Math.max(8, Math.min(x, window.innerWidth - width - 8))}px`;
+    menu.style.top = `${Math.max(8, Math.min(y, window.innerHeight - height - 8))}px`;
+    menuItems()[0].focus();
+  }
+
+  function closeMenu(returnFocus = true) {
+    if (menu.hidden) return;
+    menu.hidden = true;
+    const target = menuTarget;
+    menuTarget = null;
+    if (target) {
+      target.classList.remove("kc-menu-target");
+      if (returnFocus) target.focus();
+    }
+  }
+
+  function activate(item) {
+    const target = menuTarget;
+    if (!target) return;
+    if (item === menuToggle) {
+      if (item.getAttribute("aria-disabled") === "true") {
+        closeMenu();
+        announce(`This message is already logged under Case #${target.dataset.kcCase}; it cannot be selected again.`);
+        showToast(`Already logged under Case #${target.dataset.kcCase}`, "info");
+        return;
+      }
+      closeMenu();
+      if (selected.has(target.dataset.kcMessage)) deselect(target); else select(target);
+    } else if (item === menuOpenCase) {
+      const caseId = target.dataset.kcCase;
+      closeMenu(false);
+      openCase(caseId);
+    }
+  }
+
+  menu.addEventListener("click", (event) => {
+    const item = event.target.closest("[role=menuitem]");
+    if (item) activate(item);
+  });
+  menu.addEventListener("keydown", (event) => {
+    const items = menuItems();
+    const index = items.indexOf(document.activeElement);
+    const move = (to) => { event.preventDefault(); items[(to + items.length) % items.length].focus(); };
+    switch (event.key) {
+      case "ArrowDown": move(index + 1); break;
+      case "ArrowUp": move(index - 1); break;
+      case "Home": move(0); break;
+      case "End": move(items.length - 1); break;
+      case "Enter":
+      case " ":
+        event.preventDefault();
+        if (index >= 0) activate(items[index]);
+        break;
+      case "Escape":
+        event.preventDefault();
+        event.stopPropagation();
+        closeMenu();
+        break;
+      case "Tab":
+        event.preventDefault();
+        closeMenu();
+        break;
+      default:
+    }
+  });
+
+  document.addEventListener("contextmenu", (event) => {
+    const el = event.target.closest && event.target.closest("[data-kc-message]");
+    if (!el || event.shiftKey) { closeMenu(false); return; } // Shift+right-click: the browser's own menu
+    const text = window.getSelection();
+    if (text && !text.isCollapsed && el.contains(text.anchorNode)) return; // let people copy text
+    event.preventDefault();
+    if (Date.now() - menuOpenedAt < 400 && !menu.hidden) return; // already opened from the keyboard
+    const fromKeyboard = event.button !== 2 || (event.clientX === 0 && event.clientY === 0);
+    if (fromKeyboard) openMenu(el); else openMenu(el, event.clientX, event.clientY);
+  });
+
+  document.addEventListener("mousedown", (event) => {
+    if (!menu.hidden && !menu.contains(event.target)) closeMenu(false);
+  });
+  window.addEventListener("resize", () => closeMenu(false));
+  // A scroll closes the menu, except the one that brought the message into view as it opened.
+  document.addEventListener("scroll", () => { if (Date.now() - menuOpenedAt > 300) closeMenu(false); }, true);
+
+  document.addEventListener("keydown", (event) => {
+    if (event.defaultPrevented) return;
+    const el = event.target.closest && event.target.closest("[data-kc-message]");
+    if (el && event.target === el) {
+      if (event.key === "ContextMenu" || (event.key === "F10" && event.shiftKey) || event.key === "Enter") {
+        event.preventDefault();
+        openMenu(el);
+        return;
+      }
+    }
+    if (event.key === "Escape" && menu.hidden && !caseDialog.open && !escalateDialog.open && selected.size) {
+      const editing = event.target.closest && event.target.closest("input, textarea, select, [contenteditable]");
+      if (!editing) clearSelection();
+    }
+  });
+
+  // -- dialogs: modal, focus trapped, Escape closes, focus goes back ----------------------------------
+
+  const returnFocus = new WeakMap();
+
+  function openDialog(dialog, focusEl) {
+    returnFocus.set(dialog, document.activeElement);
+    dialog.showModal();
+    (focusEl || $("input, textarea, select, button", dialog)).focus();
+  }
+
+  function closeDialog(dialog, focusEl) {
+    if (!dialog.open) return;
+    dialog.close();
+    const back = focusEl || returnFocus.get(dialog);
+    if (back && back.isConnected && !back.closest("[hidden]")) back.focus();
+    else (messageEls()[0] || document.body).focus();
+  }
+
+  [caseDialog, escalateDialog].forEach((dialog) => {
+    dialog.addEventListener("cancel", (event) => { event.preventDefault(); closeDialog(dialog); });
+    dialog.addEventListener("click", (event) => {
+      if (event.target.closest("[data-kc-close]")) closeDialog(dialog);
+    });
+    dialog.addEventListener("keydown", (event) => {
+      if (event.key !== "Tab") return;
+      const focusable = $$("a[href], button:not([disabled]), input:not([type=hidden]):not([disabled]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex='-1'])", dialog)
+        .filter((el) => el.offsetParent !== null || el === document.activeElement);
+      if (!focusable.length) return;
+      const first = focusable[0];
+      const last = focusable[focusable.length - 1];
+      if (event.shiftKey && document.activeElement === first) { event.preventDefault(); last.focus(); }
+      else if (!event.shiftKey && document.activeElement === last) { event.preventDefault(); first.focus(); }
+    });
+  });
+
+  function clearErrors(form) {
+    const alert = $("[data-kc-form-error]", form);
+    alert.hidden = true;
+    alert.textContent = "";
+    $$("[data-kc-error-for]", form).forEach((p) => { p.hidden = true; p.textContent = ""; });
+    $$("[aria-invalid]", form).forEach((el) => el.removeAttribute("aria-invalid"));
+  }
+
+  /** Show a refusal next to its fields and keep everything typed; focus the first problem. */
+  function showErrors(form, data, fallback) {
+    const errors = (data && data.errors) || {};
+    let first = null;
+    let general = [];
+    Object.entries(errors).forEach(([name, messages]) => {
+      const slot = $(`[data-kc-error-for="${CSS.escape(name)}"]`, form);
+      const input = field(form, name);
+      if (slot && input) {
+        slot.textContent = messages.join(" ");
+        slot.hidden = false;
+        input.setAttribute("aria-invalid", "true");
+        first = first || input;
+      } else {
+        general = general.concat(messages);
+      }
+    });
+    const alert = $("[data-kc-form-error]", form);
+    const text = general.length ? general.join(" ") : (first ? "" : ((data && data.message) || fallback));
+    if (text) {
+      alert.textContent = text;
+      alert.hidden = false;
+    }
+    if (first) first.focus();
+    announce(text || (data && data.message) || "Check the highlighted fields.");
+  }
+
+  function setBusy(button, busy, label) {
+    button.disabled = busy;
+    if (busy) {
+      button.dataset.label = button.textContent;
+      button.textContent = label;
+      button.setAttribute("aria-busy", "true");
+    } else {
+      if (button.dataset.label) button.textContent = button.dataset.label;
+      button.removeAttribute("aria-busy");
+    }
+  }
+
+  // -- the case form -------------------------------------------------------------------------
+
+  const titleInput = field(caseForm, "title");
+  const summaryInput = field(caseForm, "summary");
+  const typeInput = field(caseForm, "case_type");
+  const priorityInput = field(caseForm, "priority");
+  const idsInput = field(caseForm, "message_ids");
+  const counter = $("[data-kc-counter]", caseForm);
+  const suggestStatus = $("[data-kc-suggest-status]", caseForm);
+  const saveButton = $("[data-kc-save]", caseForm);
+  const dirty = { title: false, summary: false };
+  let draftFor = null;
+  let suggestionRun = 0;
+  let saving = false;
+
+  function updateCounter() {
+    const length = titleInput.value.length;
+    counter.textContent = `${length}/${TITLE_MAX}`;
+    counter.classList.toggle("kc-counter--near", length >= TITLE_MAX - 10);
+    counter.classList.toggle("kc-counter--full", length >= TITLE_MAX);
+  }
+
+  titleInput.addEventListener("input", () => {
+    dirty.title = true;
+    updateCounter();
+    if (titleInput.value.length >= TITLE_MAX) announce(`Title is at the ${TITLE_MAX} character limit.`);
+  });
+  summaryInput.addEventListener("input", () => { dirty.summary = true; });
+
+  function messageText(id) {
+    const el = messageEl(id);
+    if (!el) return "";
+    const body = $("[data-kc-body]", el);
+    if (body) return body.textContent.trim();
+    const copy = el.cloneNode(true);
+    $$("[data-kc-mark], [data-kc-indicator-slot], [data-kc-indicator], time", copy).forEach((n) => n.remove());
+    return copy.textContent.replace(/\s+/g, " ").trim();
+  }
+
+  function firstSentence(text) {
+    const clean = text.replace(/\s+/g, " ").trim();
+    const match = /^(.+?[.!?])(\s|$)/.exec(clean);
+    let sentence = (match ? match[1] : clean).replace(/^(hi|hello|hey|hallo)\b[^,.!?]*[,.!]\s*/i, "");
+    if (!sentence) sentence = clean;
+    if (sentence.length <= TITLE_MAX) return sentence;
+    const cut = sentence.slice(0, TITLE_MAX - 1);
+    return `${cut.slice(0, Math.max(cut.lastIndexOf(" "), 40)).replace(/[,;:\s]+$/, "")}…`;
+  }
+
+  /** A suggestion made here, from the text on the page, while the summarizer works. */
+  function localSuggestion(ids) {
+    const customer = ids.find((id) => {
+      const el = messageEl(id);
+      return el && (el.dataset.kcRole === "customer" || /(^|\s)msg--customer(\s|$)/.test(el.className));
+    });
+    const texts = ids.map(messageText).filter(Boolean);
+    const title = firstSentence(messageText(customer || ids[0]) || "Support request");
+    const summary = texts.map((text) => `- ${firstSentence(text)}`).join("\n");
+    return { title, summary };
+  }
+
+  function setSuggestStatus(state, text) {
+    suggestStatus.dataset.state = state;
+    suggestStatus.textContent = text;
+  }
+
+  function applySuggestion(run, suggestion, label) {
+    if (run !== suggestionRun || !caseDialog.open) return;
+    if (!dirty.title && suggestion.title) { titleInput.value = suggestion.title.slice(0, TITLE_MAX); updateCounter(); }
+    if (!dirty.summary && suggestion.summary) summaryInput.value = suggestion.summary;
+    setSuggestStatus("done", label);
+  }
+
+  async function jsonRequest(url, method = "GET", body = undefined) {
+    const headers = { Accept: "application/json" };
+    if (method !== "GET") {
+      headers["Content-Type"] = "application/json";
+      headers["X-CSRFToken"] = csrfToken();
+    }
+    const response = await fetch(url, {
+      method, headers, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const data = await response.json().catch(() => ({}));
+    return { response, data };
+  }
+
+  async function requestSuggestion(ids) {
+    const run = ++suggestionRun;
+    const fallback = localSuggestion(ids);
+    setSuggestStatus("pending", "Suggesting a title and summary…");
+    const giveUp = Date.now() + SUGGEST_GIVE_UP_MS;
+    const failed = (why) => {
+      if (run !== suggestionRun) return;
+      if (!dirty.title && !titleInput.value) { titleInput.value = fallback.title; updateCounter(); }
+      setSuggestStatus("failed", "Suggestion unavailable — write your own");
+      if (why) suggestStatus.title = why;
+    };
+    try {
+      let { response, data } = await jsonRequest(cfg.suggestUrl, "POST", { message_ids: ids });
+      if (response.status === 404 || response.status === 405) {
+        applySuggestion(run, fallback, "Suggested from the selected messages");
+        return;
+      }
+      if (!response.ok || !data.suggestion) { failed(data.message); return; }
+      let suggestion = data.suggestion;
+      while (suggestion.status === "pending") {
+        if (run !== suggestionRun || !caseDialog.open) return;
+        if (Date.now() > giveUp) { failed("The summarizer took too long."); return; }
+        await new Promise((resolve) => setTimeout(resolve, SUGGEST_POLL_MS));
+        ({ response, data } = await jsonRequest(cfg.suggestionUrl + encodeURIComponent(suggestion.id)));
+        if (!response.ok || !data.suggestion) { failed(data.message); return; }
+        suggestion = data.suggestion;
+      }
+      if (suggestion.status === "done") {
+        applySuggestion(run, suggestion, suggestion.source ? `Suggested by ${suggestion.source}` : "Suggested");
+      } else {
+        failed(suggestion.error);
+      }
+    } catch (error) {
+      failed(String(error));
+    }
+  }
+
+  function openCaseForm() {
+    const ids = selectedIds();
+    if (!ids.length) return;
+    const key = ids.join(",");
+    clearErrors(caseForm);
+    if (draftFor !== key) {
+      titleInput.value = "";
+      summaryInput.value = "";
+      typeInput.selectedIndex = Math.max(0, Array.from(typeInput.options).findIndex((o) => o.defaultSelected));
+      priorityInput.selectedIndex = Math.max(0, Array.from(priorityInput.options).findIndex((o) => o.defaultSelected));
+      dirty.title = false;
+      dirty.summary = false;
+      draftFor = key;
+      // A first title at once, from the page; the summarizer's replaces it unless the agent edits it.
+      titleInput.value = localSuggestion(ids).title;
+    }
+    idsInput.value = key;
+    $("[data-kc-form-selection]", caseForm).textContent = `From ${plural(ids.length, "selected message", "selected messages")}`;
+    updateCounter();
+    openDialog(caseDialog, titleInput);
+    titleInput.select();
+    if (!dirty.title || !dirty.summary) requestSuggestion(ids);
+    else setSuggestStatus("done", "");
+  }
+
+  caseForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (saving) return; // a double click or a second Enter sends nothing more
+    clearErrors(caseForm);
+    if (!titleInput.value.trim()) {
+      showErrors(caseForm, { errors: { title: ["Enter a title."] } });
+      return;
+    }
+    saving = true;
+    setBusy(saveButton, true, "Saving…");
+    try {
+      const response = await fetch(cfg.formUrl, {
+        method: "POST",
+        body: new FormData(caseForm),
+        headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
+        credentials: "same-origin",
+      });
+      const data = await response.json().catch(() => ({}));
+      if (response.status === 201 && data.case) {
+        suggestionRun += 1;
+        draftFor = null;
+        const first = messageEl(selectedIds()[0]);
+        clearSelection(true);
+        applyFragments(data.fragments);
+        closeDialog(caseDialog, first);
+        revealCase(data.case.id);
+        announce(`Case #${data.case.id} created from ${plural(data.case.message_ids.length, "message", "messages")}.`);
+        showToast(`Case #${data.case.id} created`);
+      } else if (response.status === 409) {
+        // Someone (or an earlier click) already put a message in a case: show where, keep the text.
+        await refresh();
+        showErrors(caseForm, data, "A selected message is already in a case.");
+        const left = selectedIds();
+        idsInput.value = left.join(",");
+        $("[data-kc-form-selection]", caseForm).textContent = left.length
+          ? `From ${plural(left.length, "selected message", "selected messages")}`
+          : "No selectable messages left; close the form and select others.";
+      } else {
+        showErrors(caseForm, data, "The case was not saved.");
+      }
+    } catch (error) {
+      showErrors(caseForm, {}, "Could not reach the server. What you typed is kept; try again.");
+    } finally {
+      saving = false;
+      setBusy(saveButton, false);
+    }
+  });
+
+  // -- the Support Cases panel --------------------------------------------------------------------
+
+  function openCase(caseId) {
+    const target = `#kc-case-${caseId}`;
+    if (location.hash === target) window.dispatchEvent(new HashChangeEvent("hashchange"));
+    else location.hash = target;
+    revealCase(caseId, true);
+  }
+
+  function revealCase(caseId, focus = false) {
+    const details = document.getElementById(`kc-case-${caseId}`);
+    if (!details) return;
+    details.open = true;
+    details.dispatchEvent(new CustomEvent("kroncases:reveal", { bubbles: true }));
+    if (focus && details.offsetParent !== null) $("summary", details).focus();
+  }
+
+  function applyFragments(fragments) {
+    if (!fragments) return;
+    const panel = $("[data-kc-panel]");
+    if (panel && fragments.panel) {
+      const openIds = $$("details[open]", panel).map((d) => d.dataset.caseId);
+      const fresh = fromHTML(fragments.panel);
+      openIds.forEach((id) => { const d = $(`#kc-case-${CSS.escape(id)}`, fresh); if (d) d.open = true; });
+      panel.replaceWith(fresh);
+    }
+    messageEls().forEach((el) => {
+      const info = fragments.messages[el.dataset.kcMessage];
+      const slot = $("[data-kc-indicator-slot]", el);
+      if (info) {
+        if (selected.has(el.dataset.kcMessage)) deselect(el, true);
+        if (el.dataset.kcCase !== String(info.case_id) && slot) slot.innerHTML = info.indicator;
+        el.dataset.kcCase = String(info.case_id);
+      } else if (el.dataset.kcCase) {
+        delete el.dataset.kcCase;
+        if (slot) slot.innerHTML = "";
+      }
+    });
+    const known = new Set($$("[data-kc-activity]").map((el) => el.dataset.kcActivity));
+    fragments.activity.forEach((entry) => {
+      if (known.has(String(entry.id))) return;
+      const anchor = $$("[data-kc-activity]").pop() || messageEls().pop();
+      if (!anchor) return;
+      const item = fromHTML(entry.html);
+      item.classList.add("kc-activity--new");
+      anchor.parentElement.appendChild(item);
+      item.scrollIntoView({ block: "nearest" });
+    });
+    $$(`[data-kc-badges="${CSS.escape(cfg.conversation)}"]`).forEach((el) => el.replaceWith(fromHTML(fragments.badges)));
+  }
+
+  async function refresh() {
+    const { response, data } = await jsonRequest(cfg.fragmentsUrl);
+    if (response.ok) applyFragments(data);
+  }
+
+  const ACTIONS = {
+    pending: { path: "status", body: { status: "pending" }, done: "marked pending" },
+    open: { path: "status", body: { status: "open" }, done: "marked open" },
+    resolve: { path: "resolve", body: {}, done: "resolved" },
+    reopen: { path: "reopen", body: {}, done: "reopened" },
+  };
+
+  function focusCaseAfterUpdate(caseId) {
+    const details = document.getElementById(`kc-case-${caseId}`);
+    if (!details) return;
+    details.open = true;
+    const button = $("[data-kc-action]", details) || $("summary", details);
+    button.focus();
+  }
+
+  function panelError(caseId, message) {
+    const details = document.getElementById(`kc-case-${caseId}`);
+    announce(message);
+    if (!details) return;
+    let slot = $("[data-kc-case-error]", details);
+    if (!slot) {
+      slot = document.createElement("p");
+      slot.className = "kc-field-error";
+      slot.setAttribute("role", "alert");
+      slot.dataset.kcCaseError = "";
+      $(".kc-case__actions", details).after(slot);
+    }
+    slot.textContent = message;
+  }
+
+  let acting = false;
+  async function act(action, caseId, button) {
+    if (action === "escalate") { openEscalate(caseId, button); return; }
+    const spec = ACTIONS[action];
+    if (!spec || acting) return;
+    acting = true;
+    setBusy(button, true, "Working…");
+    try {
+      const { response, data } = await jsonRequest(`${cfg.api}/cases/${caseId}/${spec.path}`, "POST", spec.body);
+      if (response.ok) {
+        await refresh();
+        focusCaseAfterUpdate(caseId);
+        announce(`Case #${caseId} ${spec.done}.`);
+        showToast(`Case #${caseId} ${spec.done}`);
+      } else {
+        await refresh();
+        panelError(caseId, data.message || "That did not work; reload the page and try again.");
+      }
+    } catch (error) {
+      panelError(caseId, "Could not reach the server; try again.");
+    } finally {
+      acting = false;
+      if (button.isConnected) setBusy(button, false);
+    }
+  }
+
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-kc-action]");
+    if (button) act(button.dataset.kcAction, button.dataset.caseId, button);
+  });
+
+  // -- escalate -----------------------------------------------------------------------------------
+
+  const reasonInput = field(escalateForm, "reason");
+  const escalateButton = $("[data-kc-save]", escalateForm);
+  let escalating = null;
+  let escalateBusy = false;
+
+  function openEscalate(caseId, button) {
+    escalating = caseId;
+    clearErrors(escalateForm);
+    reasonInput.value = "";
+    $("[data-kc-escalate-case]", escalateForm).textContent = `Case #${caseId}`;
+    openDialog(escalateDialog, reasonInput);
+    returnFocus.set(escalateDialog, button);
+  }
+
+  escalateForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (escalateBusy) return;
+    clearErrors(escalateForm);
+    if (!reasonInput.value.trim()) {
+      showErrors(escalateForm, { errors: { reason: ["Say why the case is escalated."] } });
+      return;
+    }
+    escalateBusy = true;
+    setBusy(escalateButton, true, "Escalating…");
+    try {
+      const caseId = escalating;
+      const { response, data } = await jsonRequest(`${cfg.api}/cases/${caseId}/escalate`, "POST", { reason: reasonInput.value });
+      if (response.ok) {
+        await refresh();
+        closeDialog(escalateDialog, null);
+        focusCaseAfterUpdate(caseId);
+        announce(`Case #${caseId} escalated.`);
+        showToast(`Case #${caseId} escalated`);
+      } else {
+        showErrors(escalateForm, data, "The case was not escalated.");
+      }
+    } catch (error) {
+      showErrors(escalateForm, {}, "Could not reach the server; try again.");
+    } finally {
+      escalateBusy = false;
+      setBusy(escalateButton, false);
+    }
+  });
+
+  root.dataset.kcReady = "";
+  revealHash();
+})();

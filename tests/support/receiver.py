@@ -1,0 +1,72 @@
+"""A real HTTP receiver on 127.0.0.1 that records what webhooks bring."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Receiver:
+    """Answers each POST with the next status of ``statuses`` (then the last one)."""
+
+    statuses: list[int] = field(default_factory=lambda: [200])
+    delay: float = 0.0
+    hits: list[Received] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        receiver = self
+        self._lock = threading.Lock()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                body = self.rfile.read(length)
+                with receiver._lock:
+                    receiver.hits.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                    index = min(len(receiver.hits) - 1, len(receiver.statuses) - 1)
+                    status = receiver.statuses[index]
+                if receiver.delay:
+                    time.sleep(receiver.delay)
+                payload = f"status {status}".encode()
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/cases"
+
+    def wait_for(self, predicate: Callable[[list[Received]], bool], timeout: float = 20) -> list[Received]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                hits = list(self.hits)
+            if predicate(hits):
+                return hits
+            time.sleep(0.05)
+        raise AssertionError(f"receiver did not get what was expected in {timeout}s; got {len(self.hits)} hits")
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

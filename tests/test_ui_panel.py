@@ -1,0 +1,321 @@
+"""The agent UI's server side: case form, fragments, cases page, thread, badges, access.
+
+Runs on both host schemas (integer and UUID keys) and both databases through
+the ``tests/hosts`` apps, which have no ``CSRFProtect``: the case form checks its
+own CSRF token. The demo helpdesk is used where its pages matter (badges).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask, render_template_string
+from flask.testing import FlaskClient
+
+from flask_kroncases import KronCases
+
+from .conftest import Desk, table_counts
+
+FORM = "/kroncases/conversations/{}/case-form"
+JSON = {"Accept": "application/json"}
+
+
+def case_count(app: Flask, cases: KronCases) -> int:
+    with app.app_context():
+        name = cases.models.Case.__tablename__
+    return table_counts(app, cases)[name]
+
+
+def client_for(app: Flask, desk: Desk, user_key: Any) -> tuple[FlaskClient, str]:
+    with app.app_context():
+        client = app.test_client(user=desk.user(user_key))
+    return client, client.get("/csrf").get_data(as_text=True)
+
+
+def form_data(desk: Desk, token: str | None, **overrides: Any) -> dict[str, Any]:
+    data = {
+        "title": "  Login fails   after reset ",
+        "case_type": "access",
+        "priority": "high",
+        "summary": "Customer cannot log in.",
+        "message_ids": ",".join(str(k) for k in desk.messages[:2]),
+    }
+    if token is not None:
+        data["csrf_token"] = token
+    data.update(overrides)
+    return data
+
+
+def test_case_form_creates_a_case_and_returns_fragments(app: Flask, cases: KronCases, desk: Desk) -> None:
+    client, token = client_for(app, desk, desk.agent)
+    response = client.post(FORM.format(desk.conversation), data=form_data(desk, token), headers=JSON)
+    assert response.status_code == 201, response.json
+    case = response.json["case"]
+    assert case["title"] == "Login fails after reset"
+    assert (case["case_type"], case["priority"], case["status"]) == ("access", "high", "open")
+    assert [str(k) for k in case["message_ids"]] == [str(k) for k in desk.messages[:2]]
+
+    fragments = response.json["fragments"]
+    assert f'id="kc-case-{case["id"]}"' in fragments["panel"] and "Login fails after reset" in fragments["panel"]
+    assert set(fragments["messages"]) == {str(k) for k in desk.messages[:2]}
+    indicator = fragments["messages"][str(desk.messages[0])]["indicator"]
+    assert f"This message is logged under Case #{case['id']}." in indicator
+    assert f'href="#kc-case-{case["id"]}"' in indicator
+    assert [a["html"] for a in fragments["activity"]][0].count(f"Case #{case['id']} created by Alex Agent") == 1
+    assert "kc-badge--support-case" in fragments["badges"]
+
+
+def test_case_form_enforces_the_title_limit_and_keeps_what_was_typed(app: Flask, cases: KronCases, desk: Desk) -> None:
+    client, token = client_for(app, desk, desk.agent)
+    long_title = "x" * 81
+    response = client.post(FORM.format(desk.conversation), data=form_data(desk, token, title=long_title), headers=JSON)
+    assert response.status_code == 400
+    assert response.json["errors"]["title"] == ["Keep the title to 80 characters or fewer."]
+    response = client.post(FORM.format(desk.conversation), data=form_data(desk, token, title="   "), headers=JSON)
+    assert response.status_code == 400 and response.json["errors"]["title"] == ["Enter a title."]
+    response = client.post(FORM.format(desk.conversation), data=form_data(desk, token, case_type="urgent"), headers=JSON)
+    assert response.status_code == 400 and "case_type" in response.json["errors"]
+    response = client.post(FORM.format(desk.conversation), data=form_data(desk, token, message_ids=""), headers=JSON)
+    assert response.status_code == 400 and response.json["errors"]["messages"] == ["Select at least one message."]
+    assert case_count(app, cases) == 0
+
+    # Without the script: the page shows the error next to the field, with the typed values.
+    response = client.post(FORM.format(desk.conversation), data=form_data(desk, token, title=long_title, summary="Mine <b>"))
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert 'aria-invalid="true"' in html and "Keep the title to 80 characters or fewer." in html
+    assert f'value="{long_title}"' in html and "Mine &lt;b&gt;" in html
+
+
+def test_case_form_service_errors_land_on_their_fields(app: Flask, cases: KronCases, desk: Desk) -> None:
+    client, token = client_for(app, desk, desk.agent)
+    foreign = form_data(desk, token, message_ids=str(desk.other_messages[0]))
+    response = client.post(FORM.format(desk.conversation), data=foreign, headers=JSON)
+    assert response.status_code == 400
+    assert "belongs to another conversation" in response.json["errors"]["messages"][0]
+
+
+def test_double_submit_creates_one_case(app: Flask, cases: KronCases, desk: Desk) -> None:
+    client, token = client_for(app, desk, desk.agent)
+    first = client.post(FORM.format(desk.conversation), data=form_data(desk, token), headers=JSON)
+    second = client.post(FORM.format(desk.conversation), data=form_data(desk, token), headers=JSON)
+    assert (first.status_code, second.status_code) == (201, 409)
+    assert second.json["error"] == "conflict"
+    assert f"already logged under Case #{first.json['case']['id']}" in second.json["errors"]["messages"][0]
+    assert case_count(app, cases) == 1
+
+
+def test_case_form_without_csrf_token_is_refused(app: Flask, cases: KronCases, desk: Desk) -> None:
+    client, _ = client_for(app, desk, desk.agent)
+    for token in (None, "forged-token"):
+        response = client.post(FORM.format(desk.conversation), data=form_data(desk, token), headers=JSON)
+        assert response.status_code == 400
+        assert response.json["error"] == "csrf"
+        html = client.post(FORM.format(desk.conversation), data=form_data(desk, token))
+        assert html.status_code == 400 and "security token" in html.get_data(as_text=True)
+    assert case_count(app, cases) == 0
+
+
+def test_agent_who_may_not_see_the_conversation_is_refused_everywhere(
+    app: Flask, cases: KronCases, desk: Desk
+) -> None:
+    with app.app_context():
+        case = cases.create_case(desk.conv(desk.conversation), desk.msgs(desk.messages[:1]), title="Hidden",
+                                 by=desk.user(desk.agent))
+        case_id = case.id
+    outsider, token = client_for(app, desk, desk.outsider)
+    conv = desk.conversation
+    assert outsider.post(FORM.format(conv), data=form_data(desk, token), headers=JSON).status_code == 403
+    assert outsider.post(FORM.format(conv), data=form_data(desk, token)).status_code == 403
+    assert outsider.get(f"/kroncases/conversations/{conv}/fragments").status_code == 403
+    api = "/kroncases/api"
+    assert outsider.get(f"{api}/conversations/{conv}/cases").status_code == 403
+    assert outsider.get(f"{api}/cases/{case_id}").status_code == 403
+    for path, body in (("status", {"status": "pending"}), ("resolve", {}), ("reopen", {}), ("escalate", {"reason": "x"})):
+        response = outsider.post(f"{api}/cases/{case_id}/{path}", json=body, headers={"X-CSRFToken": token})
+        assert response.status_code == 403, path
+    suggest = outsider.post(f"{api}/conversations/{conv}/suggestions", json={"message_ids": [str(desk.messages[0])]},
+                            headers={"X-CSRFToken": token})
+    assert suggest.status_code in (403, 404)
+    page = outsider.get("/kroncases/cases").get_data(as_text=True)
+    assert "Hidden" not in page and f"#{case_id}" not in page
+    # Unknown conversations are 404; signed-out visitors get 401 (JSON) or the login redirect.
+    assert outsider.get("/kroncases/conversations/999999/fragments").status_code == 404
+    anonymous = app.test_client()
+    assert anonymous.get(f"/kroncases/conversations/{conv}/fragments").status_code == 401
+    assert anonymous.post(FORM.format(conv), data={}).status_code == 401
+    assert anonymous.get("/kroncases/cases").status_code in (302, 401)
+    assert case_count(app, cases) == 1
+
+
+def _make_cases(app: Flask, cases: KronCases, desk: Desk) -> None:
+    """Five cases in the agent's conversations and one in billing's."""
+    host = desk.host
+    with app.app_context():
+        agent, outsider = desk.user(desk.agent), desk.user(desk.outsider)
+        conv, other, hidden = desk.conv(desk.conversation), desk.conv(desk.other_conversation), desk.conv(desk.hidden_conversation)
+        extra = [host.make_message(conv, f"Extra message {i}") for i in range(3)]
+        host.db.session.add_all(extra)
+        host.db.session.commit()
+        specs = [
+            (conv, [desk.messages[0]], "Password reset loop", "access", "high"),
+            (conv, [desk.messages[1]], "Cookies do not help", "technical", "low"),
+            (conv, [host.key(extra[0])], "Account locked", "access", "urgent"),
+            (other, [desk.other_messages[0]], "Wrong VAT number on invoice", "billing", "medium"),
+            (conv, [host.key(extra[1])], "Reset email 100% missing", "general", "medium"),
+        ]
+        made = [cases.create_case(c, desk.msgs(m), title=t, case_type=ty, priority=p, by=agent) for c, m, t, ty, p in specs]
+        cases.resolve(made[1], by=agent)
+        cases.create_case(hidden, desk.msgs(desk.hidden_messages[:1]), title="Refund for order 5531", by=outsider)
+
+
+def _titles(html: str) -> list[str]:
+    return re.findall(r'<tr data-case-id="\d+">.*?<a href="[^"]*">([^<]+)</a>', html, re.S)
+
+
+def test_cases_page_filters_searches_and_paginates(app: Flask, cases: KronCases, desk: Desk) -> None:
+    _make_cases(app, cases, desk)
+    client, _ = client_for(app, desk, desk.agent)
+    html = client.get("/kroncases/cases").get_data(as_text=True)
+    assert len(_titles(html)) == 5 and "Refund for order 5531" not in html
+    assert "5 cases" in html
+    # Each links back to its conversation, at its first message.
+    assert re.search(rf'href="/conversations/{desk.conversation}#kc-message-{desk.messages[0]}">Password reset loop<', html)
+
+    def titles(query: str) -> set[str]:
+        return set(_titles(client.get("/kroncases/cases?" + query).get_data(as_text=True)))
+
+    assert titles("status=resolved") == {"Cookies do not help"}
+    assert titles("type=access") == {"Password reset loop", "Account locked"}
+    assert titles("priority=urgent") == {"Account locked"}
+    assert titles("q=reset") == {"Password reset loop", "Reset email 100% missing"}
+    assert titles("q=100%25") == {"Reset email 100% missing"}  # % is literal, not a wildcard
+    assert titles("q=VAT+invoice") == {"Wrong VAT number on invoice"}
+    assert titles("type=access&priority=high") == {"Password reset loop"}
+    assert titles("q=refund") == set()
+
+    app.config["KRONCASES_PER_PAGE"] = 2
+    pages = [_titles(client.get(f"/kroncases/cases?page={n}").get_data(as_text=True)) for n in (1, 2, 3)]
+    assert [len(p) for p in pages] == [2, 2, 1]
+    assert len({t for p in pages for t in p}) == 5
+    assert "Page 2 of 3" in client.get("/kroncases/cases?page=2").get_data(as_text=True)
+
+    admin, _ = client_for(app, desk, desk.admin)
+    assert "Refund for order 5531" in admin.get("/kroncases/cases").get_data(as_text=True)
+
+
+def test_cases_page_uses_the_visible_conversations_hook(app: Flask, cases: KronCases, desk: Desk) -> None:
+    _make_cases(app, cases, desk)
+    Conversation = desk.host.Conversation
+    cases.visible_conversations(lambda user: sa.or_(sa.true() if user.is_admin else sa.false(),
+                                                    Conversation.team == user.team))
+    try:
+        app.config["KRONCASES_PER_PAGE"] = 4
+        client, _ = client_for(app, desk, desk.agent)
+        first = client.get("/kroncases/cases").get_data(as_text=True)
+        second = client.get("/kroncases/cases?page=2").get_data(as_text=True)
+        assert len(_titles(first)) == 4 and len(_titles(second)) == 1
+        assert "5 cases" in first and "Refund for order 5531" not in first + second
+        outsider, _ = client_for(app, desk, desk.outsider)
+        assert _titles(outsider.get("/kroncases/cases").get_data(as_text=True)) == ["Refund for order 5531"]
+    finally:
+        cases._visible_conversations = None  # type: ignore[attr-defined]
+
+
+def test_thread_merges_activity_among_messages_in_time_order(app: Flask, cases: KronCases, desk: Desk) -> None:
+    host = desk.host
+    time_attr = "created_at" if hasattr(host.Message, "created_at") else "posted_at"
+    start = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
+    with app.test_request_context():
+        messages = desk.msgs(desk.messages)
+        for n, message in enumerate(messages):
+            setattr(message, time_attr, start + timedelta(minutes=10 * n))
+        host.db.session.commit()
+        case = cases.create_case(desk.conv(desk.conversation), messages[:2], title="Locked", by=desk.user(desk.agent))
+        activity = cases.models.CaseActivity
+        host.db.session.execute(sa.update(activity).values(created_at=start + timedelta(minutes=15)))
+        host.db.session.commit()
+        cases.escalate(case, by=desk.user(desk.agent), reason="VIP")  # now: after every message
+        html = render_template_string(
+            "{% for item in kroncases.thread(conv, messages, time_attr=attr) %}"
+            "{% if item.is_message %}[m{{ loop.index }}]{% else %}{{ item.activity }}{% endif %}{% endfor %}",
+            conv=desk.conv(desk.conversation), messages=messages, attr=time_attr,
+        )
+        case_id = case.id
+    order = re.findall(r"\[m\d\]|created by|escalated by", html)
+    assert order == ["[m1]", "[m2]", "created by", "[m4]", "[m5]", "escalated by"]
+    assert "Case #%d created by Alex Agent · General · Medium" % case_id in html
+
+
+def test_message_attrs_and_indicator_mark_messages_in_cases(app: Flask, cases: KronCases, desk: Desk) -> None:
+    with app.test_request_context():
+        messages = desk.msgs(desk.messages)
+        case = cases.create_case(desk.conv(desk.conversation), messages[:1], title="Locked", by=desk.user(desk.agent))
+        html = render_template_string(
+            "{% for m in messages %}<li {{ kroncases.message_attrs(m) }}>{{ kroncases.message_indicator(m) }}</li>{% endfor %}",
+            messages=messages,
+        )
+        case_id = case.id
+    items = re.findall(r"<li (.*?)>(.*?)</li>", html, re.S)
+    assert items[0][0] == f'data-kc-message="{desk.messages[0]}" data-kc-case="{case_id}"'
+    assert f"This message is logged under Case #{case_id}." in items[0][1]
+    assert items[1][0] == f'data-kc-message="{desk.messages[1]}"'
+    assert "logged under" not in items[1][1] and "data-kc-indicator-slot" in items[1][1]
+
+
+def test_conversation_page_parts_render(app: Flask, cases: KronCases, desk: Desk) -> None:
+    with app.test_request_context():
+        conv = desk.conv(desk.conversation)
+        html = render_template_string("{{ kroncases.assets() }}{{ kroncases.case_form(conv) }}{{ kroncases.panel(conv) }}", conv=conv)
+    assert 'src="/kroncases/static/kroncases.js"' in html
+    assert 'role="menu"' in html and 'aria-modal="true"' in html and 'aria-live="polite"' in html
+    assert 'name="csrf_token"' in html and 'maxlength="80"' in html
+    assert f'data-form-url="/kroncases/conversations/{desk.conversation}/case-form"' in html
+    assert "Support Cases" in html
+
+
+@pytest.fixture
+def demo(tmp_path: Any) -> Any:
+    from examples.host_app import create_app
+    from examples.host_app.models import db
+
+    app = create_app({"TESTING": True, "SECRET_KEY": "t", "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'd.sqlite'}"})
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_list_badges_cost_a_constant_number_of_queries(demo: Flask) -> None:
+    from examples.host_app import cases
+    from examples.host_app.models import Conversation, User, db
+
+    from .test_demo import login
+
+    def queries_for_inbox() -> tuple[int, str]:
+        client = login(demo, "admin@example.com")
+        statements: list[str] = []
+        with demo.app_context():
+            engine = db.engine
+        listener = lambda *args: statements.append(args[2])  # noqa: E731
+        sa.event.listen(engine, "before_cursor_execute", listener)
+        try:
+            html = client.get("/").get_data(as_text=True)
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", listener)
+        return len(statements), html
+
+    before, _ = queries_for_inbox()
+    with demo.app_context():
+        admin = db.session.scalar(sa.select(User).where(User.email == "admin@example.com"))
+        conversations = db.session.scalars(sa.select(Conversation)).all()
+        for conversation in conversations:
+            case = cases.create_case(conversation, conversation.messages[:1], title="Case", summary="S", by=admin)
+            cases.resolve(case, by=admin)
+    after, html = queries_for_inbox()
+    assert after == before
+    assert html.count(">support-case<") == len(conversations)
+    assert html.count(">support-case-resolved<") == len(conversations)
