@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -12,10 +13,10 @@ from typing import Any
 import psycopg
 import pytest
 import sqlalchemy as sa
-from redis import Redis
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_login import FlaskLoginClient
+from redis import Redis
 
 from flask_kroncases import KronCases
 
@@ -211,3 +212,17 @@ def api_as(app: Flask, desk: Desk) -> Any:
         return ApiClient(client)
 
     return login
+
+
+@contextmanager
+def failing_commit(session: Any) -> Iterator[None]:
+    """Make the session's next commits fail, as a database that refuses them would."""
+
+    def fail(session_: Any) -> None:
+        raise RuntimeError("disk full")
+
+    sa.event.listen(session, "before_commit", fail)
+    try:
+        yield
+    finally:
+        sa.event.remove(session, "before_commit", fail)

@@ -7,13 +7,10 @@ the ``kroncases-csrf-token`` meta tag.
 
 from __future__ import annotations
 
-import os
 import re
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import psycopg
 import pytest
 import sqlalchemy as sa
 from flask import Flask
@@ -23,30 +20,11 @@ from markupsafe import escape
 from examples.host_app import create_app
 from examples.host_app.models import Conversation, Message, User, db
 
-POSTGRES_URL = os.environ.get(
-    "KRONCASES_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-DATABASES = [d for d in os.environ.get("KRONCASES_TEST_DATABASES", "sqlite,postgresql").split(",") if d]
 
-
-@pytest.fixture(params=DATABASES)
-def db_config(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[dict[str, Any]]:
+@pytest.fixture
+def db_config(database: Any) -> dict[str, Any]:
     """Config for a fresh database: a SQLite file, or a PostgreSQL schema of its own."""
-    if request.param == "sqlite":
-        yield {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'helpdesk.sqlite'}"}
-        return
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    plain_url = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(plain_url, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield {
-            "SQLALCHEMY_DATABASE_URI": POSTGRES_URL,
-            "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"options": f"-csearch_path={schema}"}},
-        }
-    finally:
-        with psycopg.connect(plain_url, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    return {"SQLALCHEMY_DATABASE_URI": database.url, "SQLALCHEMY_ENGINE_OPTIONS": database.engine_options}
 
 
 @pytest.fixture

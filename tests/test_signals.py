@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from flask_kroncases import CaseError, signals
 
-from .conftest import table_counts
+from .conftest import failing_commit, table_counts
 from .test_service import create
 
 
@@ -76,18 +76,9 @@ def test_signal_is_sent_after_commit(app, cases, desk, ctx):
 
 
 def test_no_signal_for_a_rolled_back_change(app, cases, desk, ctx):
-    session = cases.state.db.session
-
-    def fail(session_: Any) -> None:
-        raise RuntimeError("disk full")
-
     with recording(*ALL) as received:
-        sa.event.listen(session, "before_commit", fail)
-        try:
-            with pytest.raises(RuntimeError):
-                create(cases, desk)
-        finally:
-            sa.event.remove(session, "before_commit", fail)
+        with failing_commit(cases.state.db.session), pytest.raises(RuntimeError):
+            create(cases, desk)
         with pytest.raises(CaseError):
             create(cases, desk, title="")
     assert received == []

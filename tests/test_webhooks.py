@@ -19,11 +19,12 @@ from standardwebhooks.webhooks import Webhook
 from flask_kroncases import CaseError
 from flask_kroncases.models import utcnow
 
-from .conftest import REDIS_URL, table_counts
+from .conftest import REDIS_URL, failing_commit, table_counts
 from .hosts import HOSTS
 from .support.receiver import Receiver
 from .support.worker import ROOT, WorkerProcess, flask_command, worker_env
 from .test_service import create
+
 
 @pytest.fixture
 def app_config(queue_name: str) -> dict[str, Any]:
@@ -248,16 +249,8 @@ def test_nothing_is_recorded_for_a_rolled_back_change(app, cases, desk, receiver
     with pytest.raises(CaseError):
         create(cases, desk, title="x" * 81)
     session = cases.state.db.session
-
-    def fail(session_: Any) -> None:
-        raise RuntimeError("disk full")
-
-    sa.event.listen(session, "before_commit", fail)
-    try:
-        with pytest.raises(RuntimeError):
-            create(cases, desk)
-    finally:
-        sa.event.remove(session, "before_commit", fail)
+    with failing_commit(session), pytest.raises(RuntimeError):
+        create(cases, desk)
     assert table_counts(app, cases) == before
     assert session.scalars(sa.select(cases.models.WebhookDelivery)).all() == []
 
