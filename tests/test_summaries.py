@@ -188,3 +188,14 @@ def test_a_summary_arriving_does_not_make_the_next_move_a_conflict(app, cases, d
     case = cases.get_case(case.id)
     assert case.summary and "Invalid credentials" in case.summary
     assert case.version == version + 1
+
+
+def test_the_panel_offers_regenerate_summary(app, cases, desk):
+    from flask import render_template_string
+
+    with app.test_request_context():
+        agent = desk.user(desk.agent)
+        case = cases.create_case(desk.conv(desk.conversation), desk.msgs(desk.messages[:1]), title="One",
+                                 summary="Short", by=agent)
+        html = render_template_string("{{ kroncases.panel(conv) }}", conv=desk.conv(desk.conversation))
+    assert f'data-kc-action="summary" data-case-id="{case.id}">Regenerate summary</button>' in html

@@ -645,6 +645,8 @@
     open: { path: "status", body: { status: "open" }, done: "marked open" },
     resolve: { path: "resolve", body: {}, done: "resolved" },
     reopen: { path: "reopen", body: {}, done: "reopened" },
+    // A job writes the new summary; look again while it works.
+    summary: { path: "summary", body: {}, done: "is getting a new summary", followUp: [1500, 4000] },
   };
 
   function focusCaseAfterUpdate(caseId) {
@@ -682,6 +684,7 @@
       if (response.ok) {
         await refresh();
         focusCaseAfterUpdate(caseId);
+        (spec.followUp || []).forEach((ms) => setTimeout(refresh, ms));
         announce(`Case #${caseId} ${spec.done}.`);
         showToast(`Case #${caseId} ${spec.done}`);
       } else {

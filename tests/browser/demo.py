@@ -1,0 +1,108 @@
+"""The demo helpdesk on a fresh database, and a real ``flask kroncases worker`` for it.
+
+The browser tests that need a worker serve ``examples.host_app.create_app`` in a
+server thread and run the worker as a separate process of the *same* demo app:
+``python -m flask --app examples.host_app kroncases worker``. The demo reads its
+database from ``DATABASE_URL`` and every ``KRONCASES_*`` setting from the
+environment (JSON or plain text), so both sides get one URL and one config.
+A PostgreSQL schema travels in the URL (``?options=-csearch_path%3D<schema>``),
+which SQLAlchemy hands to psycopg as a connection option.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[2]
+POSTGRES_URL = os.environ.get(
+    "KRONCASES_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("KRONCASES_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+DATABASES = [d for d in os.environ.get("KRONCASES_TEST_DATABASES", "sqlite,postgresql").split(",") if d]
+
+T = TypeVar("T")
+
+
+@contextmanager
+def demo_database(kind: str, tmp_path: Path) -> Iterator[str]:
+    """A fresh database URL both the server thread and the worker process can use."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'helpdesk.sqlite'}"
+        return
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    plain_url = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain_url, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    try:
+        yield f"{POSTGRES_URL}{separator}options={quote(f'-csearch_path={schema}', safe='')}"
+    finally:
+        with psycopg.connect(plain_url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def demo_env(database_url: str, config: dict[str, Any]) -> dict[str, str]:
+    """The environment of a demo process: our database and config, nothing inherited of either."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KRONCASES_", "FLASK_")) and k != "DATABASE_URL"}
+    env.update({key: json.dumps(value) for key, value in config.items()})
+    env.update(DATABASE_URL=database_url, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    return env
+
+
+class DemoWorker:
+    """``flask --app examples.host_app kroncases worker``; stopped with SIGTERM, then SIGKILL."""
+
+    def __init__(self, database_url: str, config: dict[str, Any], log_path: Path, *args: str) -> None:
+        self.log_path = log_path
+        self._log = open(log_path, "wb")
+        command = [sys.executable, "-m", "flask", "--app", "examples.host_app", "kroncases", "worker", *args]
+        self.process = subprocess.Popen(
+            command, env=demo_env(database_url, config), cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        if not self._log.closed:
+            self._log.close()
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def assert_alive(self) -> None:
+        code = self.process.poll()
+        assert code is None, f"the worker exited with {code}:\n{self.output()}"
+
+
+def wait_until(probe: Callable[[], T | None], what: str, timeout: float = 20, worker: DemoWorker | None = None) -> T:
+    """Poll ``probe`` until it returns something truthy; fail with ``what`` (and the worker's log) otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if worker is not None:
+            worker.assert_alive()
+        if time.monotonic() > deadline:
+            log = f"\nworker log:\n{worker.output()}" if worker is not None else ""
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}{log}")
+        time.sleep(0.1)
