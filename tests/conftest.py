@@ -16,11 +16,11 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_login import FlaskLoginClient
-from redis import Redis
 
 from flask_kroncases import KronCases
 
 from .hosts import HOSTS, make_app
+from .support.queues import REDIS_URL, purge_queue
 
 POSTGRES_URL = os.environ.get(
     "KRONCASES_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -61,18 +61,12 @@ def host(request: pytest.FixtureRequest) -> ModuleType:
     return HOSTS[request.param]
 
 
-REDIS_URL = os.environ.get("KRONCASES_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
 @pytest.fixture
 def queue_name() -> Iterator[str]:
-    """A Redis queue of the test's own, removed afterwards."""
+    """A Redis queue of the test's own, removed afterwards with its jobs and workers."""
     name = f"kroncases-test-{uuid.uuid4().hex[:10]}"
     yield name
-    redis = Redis.from_url(REDIS_URL)
-    keys = list(redis.scan_iter(f"*{name}*"))
-    if keys:
-        redis.delete(*keys)
+    purge_queue(name)
 
 
 @pytest.fixture

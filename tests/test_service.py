@@ -262,3 +262,11 @@ def test_labels_for_answers_a_page_in_one_query(app, cases, desk, ctx, host):
     assert labels[keys[3]] == ["support-case"]
     assert labels[keys[1]] == []
     assert len(labels) == 30
+
+
+def test_line_breaks_are_stored_as_newlines(app, cases, desk, ctx):
+    agent = desk.user(desk.agent)
+    case = create(cases, desk, summary="Problem: locked out\r\nTried: reset\rNext: unlock\r\n")
+    assert case.summary == "Problem: locked out\nTried: reset\nNext: unlock"
+    cases.escalate(case, by=agent, reason="VIP\r\nsince 2019")
+    assert case.escalation_reason == "VIP\nsince 2019"

@@ -14,6 +14,7 @@ the jobs. Debian's Chromium, driven by Playwright, opens the form.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,8 @@ from examples.host_app import cases, create_app
 from examples.host_app.models import Conversation, Message, db
 from flask_kroncases.summarizers import Suggestion, SummaryInput, get_summarizer
 
-from .browser.demo import DATABASES, REDIS_URL, DemoWorker, demo_database, wait_until
+from .browser.demo import DATABASES, DemoWorker, demo_database, wait_until
+from .support.queues import REDIS_URL, purge_queue
 from .browser.pages import browser_on, open_conversation, select_message
 from .browser.support import CHROMIUM
 
@@ -45,8 +47,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
+def queue_name() -> Iterator[str]:
+    """A queue of the test's own; afterwards every Redis key it made is removed, job hashes included."""
+    name = f"kroncases-test-{uuid.uuid4().hex[:10]}"
+    yield name
+    purge_queue(name)
+
+
+@pytest.fixture
 def demo_config(queue_name: str) -> dict[str, Any]:
-    """What the server thread and the worker process share (``queue_name`` is removed from Redis afterwards)."""
+    """What the server thread and the worker process share."""
     return {
         "KRONCASES_JOB_RUNNER": "rq",
         "KRONCASES_REDIS_URL": REDIS_URL,
@@ -99,7 +109,7 @@ def sign_in(page: Any, base_url: str, email: str) -> None:
 
 def thread_of(app: Flask) -> tuple[int, list[int]]:
     with app.app_context():
-        conversation = db.session.scalar(sa.select(Conversation).where(Conversation.subject == SUBJECT))
+        conversation: Any = db.session.scalar(sa.select(Conversation).where(Conversation.subject == SUBJECT))
         result = conversation.id, [m.id for m in sorted(conversation.messages, key=lambda m: m.id)]
         db.session.remove()
         return result
@@ -108,11 +118,10 @@ def thread_of(app: Flask) -> tuple[int, list[int]]:
 def offline_suggestion(app: Flask, message_ids: list[int]) -> Suggestion:
     """What the offline summarizer makes of these messages, built here from the host's rows."""
     with app.app_context():
-        rows = db.session.scalars(sa.select(Message).where(Message.id.in_(message_ids))).all()
-        inputs = sorted(
-            (SummaryInput(author_role=m.author_role, text=m.body, sent_at=m.created_at) for m in rows),
-            key=lambda i: i.sent_at,
-        )
+        rows = db.session.scalars(
+            sa.select(Message).where(Message.id.in_(message_ids)).order_by(Message.created_at, Message.id)
+        ).all()
+        inputs = [SummaryInput(author_role=m.author_role, text=m.body, sent_at=m.created_at) for m in rows]
         db.session.remove()
     return get_summarizer("offline", {}).suggest(inputs)
 
@@ -120,8 +129,8 @@ def offline_suggestion(app: Flask, message_ids: list[int]) -> Suggestion:
 def suggestions(app: Flask, conversation_id: int) -> list[dict[str, Any]]:
     """The conversation's suggestion rows, read afresh from the database."""
     with app.app_context():
-        Suggestion_ = cases.models.Suggestion
-        rows = db.session.scalars(
+        Suggestion_: Any = cases.models.Suggestion
+        rows: Any = db.session.scalars(
             sa.select(Suggestion_).where(Suggestion_.conversation_id == conversation_id).order_by(Suggestion_.created_at)
         ).all()
         result = [
@@ -208,7 +217,7 @@ def test_a_late_suggestion_keeps_the_typed_title_and_fills_the_untouched_summary
     dialog.get_by_role("button", name="Save").click()
     expect(dialog).to_be_hidden()
     with app.app_context():
-        saved = db.session.scalars(sa.select(cases.models.Case)).all()
+        saved: Any = db.session.scalars(sa.select(cases.models.Case)).all()
         assert [(c.title, c.summary.replace("\r\n", "\n"), sorted(c.message_ids)) for c in saved] == [
             (typed, expected.summary, chosen)
         ]

@@ -150,3 +150,29 @@ def test_a_disabled_endpoint_shows_why(app, cases, desk):
         cases.state.db.session.commit()
     page = client_as(app, desk, desk.admin).get(f"{PREFIX}/{endpoint_id}")
     assert "This endpoint was disabled." in page.text and "410 Gone" in page.text
+
+
+def test_a_second_endpoint_for_the_same_url_is_refused(app, cases, desk):
+    make_endpoint(app, cases)
+    admin = client_as(app, desk, desk.admin)
+    again = admin.post(PREFIX, data=form(csrf_from(admin.get(PREFIX + "/new").text), "http://127.0.0.1:9/hooks/cases"))
+    assert again.status_code == 400 and "exists already; rotate its secret instead" in again.text
+    with app.app_context():
+        assert len(cases.state.webhooks.endpoints()) == 1
+
+
+def test_the_demo_nav_links_admins_to_the_webhook_settings(database):
+    from examples.host_app import create_app
+
+    demo = create_app({"TESTING": True, "SECRET_KEY": "t", "SQLALCHEMY_DATABASE_URI": database.url,
+                       "SQLALCHEMY_ENGINE_OPTIONS": database.engine_options, "WTF_CSRF_ENABLED": False})
+    from examples.host_app.models import db
+
+    pages = {}
+    for email in ("admin@example.com", "alex@example.com"):
+        client = demo.test_client()
+        client.post("/login", data={"email": email, "password": "demo"})
+        pages[email] = client.get("/").text
+    with demo.app_context():
+        db.engine.dispose()
+    assert PREFIX in pages["admin@example.com"] and PREFIX not in pages["alex@example.com"]

@@ -253,7 +253,7 @@ class CaseService:
         if not isinstance(summary, str):
             errors["summary"] = ["The summary must be text."]
             return None
-        clean = summary.strip()
+        clean = plain_lines(summary)
         limit = current_app.config["KRONCASES_SUMMARY_MAX_LENGTH"]
         if len(clean) > limit:
             errors["summary"] = [f"Keep the summary to {limit} characters or fewer."]
@@ -386,7 +386,7 @@ class CaseService:
         case = self.get_case(case)
         actor = self.require_access(by, case.conversation)
         limit = current_app.config["KRONCASES_REASON_MAX_LENGTH"]
-        clean = reason.strip() if isinstance(reason, str) else ""
+        clean = plain_lines(reason) if isinstance(reason, str) else ""
         if not clean:
             raise CaseError("Say why the case is escalated.", errors={"reason": ["Say why the case is escalated."]})
         if len(clean) > limit:
@@ -583,3 +583,8 @@ def describe_case(case: Any, *, conversation_url: str | None = None) -> dict[str
 def json_key(key: Any) -> Any:
     """A host key as JSON can carry it: ints and strings as they are, UUIDs as text."""
     return key if isinstance(key, (int, str)) or key is None else str(key)
+
+
+def plain_lines(text: str) -> str:
+    """Trim, and use ``\n`` for line breaks: browsers submit textareas with ``\r\n``."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").strip()

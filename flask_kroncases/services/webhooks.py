@@ -81,7 +81,9 @@ class WebhookService:
             raise CaseError("This webhook endpoint does not exist.", kind="not_found")
         return found
 
-    def _validate(self, url: Any, events: Any, description: Any) -> tuple[str, list[str], str]:
+    def _validate(
+        self, url: Any, events: Any, description: Any, *, endpoint_id: int | None = None
+    ) -> tuple[str, list[str], str]:
         errors: dict[str, list[str]] = {}
         clean_url = url.strip() if isinstance(url, str) else ""
         if not clean_url:
@@ -92,6 +94,9 @@ class WebhookService:
             problem = validate_url(clean_url, self.config["KRONCASES_WEBHOOK_ALLOW_PRIVATE"])
             if problem:
                 errors["url"] = [problem]
+            elif any(e.url == clean_url and e.id != endpoint_id for e in self.endpoints()):
+                # Also what stops a reloaded "secret shown once" page from making a second endpoint.
+                errors["url"] = ["An endpoint with this URL exists already; rotate its secret instead."]
         chosen = list(events) if isinstance(events, (list, tuple)) else []
         unknown = [e for e in chosen if e not in EVENTS]
         if unknown or not chosen:
@@ -123,7 +128,7 @@ class WebhookService:
         self, endpoint: Any, url: Any, events: Any, *, enabled: bool, description: Any = ""
     ) -> Any:
         endpoint = endpoint if isinstance(endpoint, self.models.WebhookEndpoint) else self.endpoint(endpoint)
-        clean_url, clean_events, clean_description = self._validate(url, events, description)
+        clean_url, clean_events, clean_description = self._validate(url, events, description, endpoint_id=endpoint.id)
         endpoint.url = clean_url
         endpoint.events = clean_events
         endpoint.description = clean_description

@@ -30,7 +30,6 @@ ROOT = Path(__file__).resolve().parents[2]
 POSTGRES_URL = os.environ.get(
     "KRONCASES_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-REDIS_URL = os.environ.get("KRONCASES_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 DATABASES = [d for d in os.environ.get("KRONCASES_TEST_DATABASES", "sqlite,postgresql").split(",") if d]
 
 T = TypeVar("T")
@@ -67,7 +66,7 @@ class DemoWorker:
 
     def __init__(self, database_url: str, config: dict[str, Any], log_path: Path, *args: str) -> None:
         self.log_path = log_path
-        self._log = open(log_path, "wb")
+        self._log = open(log_path, "wb")  # noqa: SIM115 -- the worker writes to it until stop()
         command = [sys.executable, "-m", "flask", "--app", "examples.host_app", "kroncases", "worker", *args]
         self.process = subprocess.Popen(
             command, env=demo_env(database_url, config), cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,

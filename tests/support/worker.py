@@ -35,6 +35,9 @@ class WorkerProcess:
     def __init__(self, env: dict[str, str], log_path: Path, *args: str) -> None:
         self.log_path = log_path
         self._log = open(log_path, "wb")
+        queue = json.loads(env.get("KRONCASES_TEST_CONFIG", "{}")).get("KRONCASES_QUEUE_NAME")
+        if queue and "--name" not in args:  # named after its queue, so the clean-up finds it
+            args = (*args, "--name", f"{queue}-{log_path.stem}")
         self.process = subprocess.Popen(
             flask_command("worker", *args), env=env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True,
