@@ -122,7 +122,7 @@ def _wait_status(cases: Any, status: str, count: int, timeout: float = 20) -> li
 def test_only_subscribed_and_enabled_endpoints_get_deliveries(app, cases, desk, receiver, ctx):
     service = cases.state.webhooks
     resolved_only, _ = endpoint(cases, receiver.url, events=["case.resolved"])
-    disabled, _ = endpoint(cases, receiver.url)
+    disabled, _ = endpoint(cases, receiver.url + "/disabled")
     service.update_endpoint(disabled, disabled.url, disabled.events, enabled=False)
     case = create(cases, desk)
     Delivery = cases.models.WebhookDelivery
