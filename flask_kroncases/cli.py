@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import multiprocessing
 import os
+import time
 
 import click
 from flask import current_app
@@ -24,6 +26,7 @@ log = logging.getLogger("flask_kroncases.worker")
               help="Seconds between sweeps (default: KRONCASES_SWEEP_INTERVAL; 0 turns them off).")
 def worker_command(burst: bool, name: str | None, simple: bool, sweep_interval: float | None) -> None:
     """Run an RQ worker, with its scheduler, for the extension's queue."""
+    from redis.exceptions import RedisError
     from rq import SimpleWorker, Worker
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -32,9 +35,7 @@ def worker_command(burst: bool, name: str | None, simple: bool, sweep_interval: 
         raise click.UsageError("KRONCASES_JOB_RUNNER is not 'rq': jobs run inside the web process.")
     jobs.bind_app(app)
     interval = app.config["KRONCASES_SWEEP_INTERVAL"] if sweep_interval is None else sweep_interval
-    queue = state.jobs.rq_queue()
     worker_class = SimpleWorker if simple else Worker
-    worker = worker_class([queue], connection=state.jobs.connection, name=name)
     if burst:
         jobs.sweep()
     elif interval:
@@ -43,13 +44,29 @@ def worker_command(burst: bool, name: str | None, simple: bool, sweep_interval: 
         multiprocessing.get_context("fork").Process(
             target=_sweep_forever, args=(float(interval), os.getpid()), name="kroncases-sweeper", daemon=True
         ).start()
-    worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+    delay = 1.0
+    for run in itertools.count():
+        # RQ's worker quits when Redis vanishes mid-job; a worker that only
+        # quits on a signal outlives a Redis restart (the outbox keeps the work).
+        worker = None
+        try:
+            worker = worker_class(
+                [state.jobs.rq_queue()], connection=state.jobs.connection,
+                name=f"{name}-{run}" if name and run else name,
+            )
+            worked = worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+        except RedisError as exc:
+            log.warning("could not connect to Redis: %s", exc)
+            worked = False
+        if burst or (worker is not None and worker._shutdown_requested_date is not None):
+            return
+        log.warning("the worker stopped (Redis gone?); starting again in %.0f s", delay)
+        time.sleep(delay)
+        delay = 1.0 if worked else min(delay * 2, 30.0)
 
 
 def _sweep_forever(interval: float, parent_pid: int) -> None:
     """Sweep every ``interval`` seconds until the worker that started us is gone."""
-    import time
-
     while os.getppid() == parent_pid:
         time.sleep(interval)
         try:

@@ -55,28 +55,51 @@ class HostModel:
         return getattr(instance, self.pk_attr)
 
     def coerce_key(self, raw: Any) -> Any | None:
-        """Turn a key from a URL or JSON body into the key's Python type, or None."""
-        if raw is None or isinstance(raw, bool):
+        """Turn a key from a URL or JSON body into the key's Python type, or None.
+
+        None also for what the database could not even compare: an integer past
+        the column's range, text holding NUL.
+        """
+        return coerce_key(self.pk_column.type, raw)
+
+
+def storable(text: str) -> bool:
+    """Whether a database can hold ``text``: no NUL, no lone surrogate (JSON allows both)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def coerce_key(column_type: Any, raw: Any) -> Any | None:
+    """A URL or JSON value as a key of ``column_type``, or None if it cannot be one."""
+    if raw is None or isinstance(raw, bool):
+        return None
+    try:
+        if isinstance(column_type, sa.Uuid):
+            value = raw if isinstance(raw, uuid.UUID) else uuid.UUID(str(raw))
+            return value if column_type.as_uuid else str(value)
+        python_type = column_type.python_type
+    except (ValueError, TypeError, AttributeError, NotImplementedError):
+        return None
+    if python_type is int:
+        if isinstance(raw, str) and raw.strip().isdigit() and len(raw.strip()) < 30:
+            raw = int(raw.strip())
+        if not isinstance(raw, int):
             return None
-        column_type = self.pk_column.type
-        try:
-            if isinstance(column_type, sa.Uuid):
-                value = raw if isinstance(raw, uuid.UUID) else uuid.UUID(str(raw))
-                return value if column_type.as_uuid else str(value)
-            python_type = column_type.python_type
-        except (ValueError, TypeError, AttributeError, NotImplementedError):
-            return None
-        if python_type is int:
-            if isinstance(raw, int):
-                return raw
-            text = str(raw).strip()
-            return int(text) if text.isdigit() and len(text) < 19 else None
-        if python_type is str:
-            return raw if isinstance(raw, str) and raw else (str(raw) if isinstance(raw, int) else None)
-        try:
-            return python_type(raw)
-        except (ValueError, TypeError):
-            return None
+        limit = 2**63 if isinstance(column_type, sa.BigInteger) else 2**31
+        return raw if -limit <= raw < limit else None
+    if python_type is str:
+        if isinstance(raw, int):
+            raw = str(raw)
+        return raw if isinstance(raw, str) and raw and storable(raw) else None
+    try:
+        return python_type(raw)
+    except (ValueError, TypeError):
+        return None
 
 
 @dataclass(frozen=True)

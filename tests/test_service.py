@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from flask_kroncases import CaseError, KronCases, Status
+from flask_kroncases import CaseError, KronCases
 
 from .conftest import Desk, table_counts
 
@@ -270,3 +270,13 @@ def test_line_breaks_are_stored_as_newlines(app, cases, desk, ctx):
     assert case.summary == "Problem: locked out\nTried: reset\nNext: unlock"
     cases.escalate(case, by=agent, reason="VIP\r\nsince 2019")
     assert case.escalation_reason == "VIP\nsince 2019"
+
+
+@pytest.mark.parametrize("text", ["a\x00b", "broken \ud800 surrogate"])
+def test_text_a_database_cannot_hold_is_refused(app, cases, desk, ctx, text):
+    before = table_counts(app, cases)
+    for field in ("title", "summary"):
+        with pytest.raises(CaseError) as info:
+            create(cases, desk, **{field: text})
+        assert "cannot be stored" in info.value.errors[field][0]
+    assert table_counts(app, cases) == before

@@ -14,6 +14,7 @@ from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, validate_csrf
+from sqlalchemy.exc import InterfaceError, OperationalError
 from wtforms import ValidationError
 
 from ..errors import CaseError
@@ -50,6 +51,16 @@ def _require_user_and_csrf() -> ResponseReturnValue | None:
 @api.errorhandler(CaseError)
 def _case_error(exc: CaseError) -> ResponseReturnValue:
     return jsonify(exc.to_dict()), exc.http_status
+
+
+@api.errorhandler(OperationalError)
+@api.errorhandler(InterfaceError)
+def _database_unavailable(exc: Exception) -> ResponseReturnValue:
+    """A dropped or refused database connection: nothing was written, try again."""
+    _state().db.session.rollback()
+    response = jsonify(error="unavailable", message="The database is not answering; nothing was saved. Try again.",
+                       errors={})
+    return response, 503, {"Retry-After": "2"}
 
 
 @api.errorhandler(CSRFError)

@@ -33,7 +33,7 @@ from ..enums import (
     Status,
 )
 from ..errors import CaseError
-from ..models import Models, utcnow
+from ..models import Models, coerce_key, storable, utcnow
 from . import activity as activity_service
 from . import labels as label_service
 
@@ -41,6 +41,9 @@ if TYPE_CHECKING:
     from ..extension import KronCases
     from .summaries import SummaryService
     from .webhooks import WebhookService
+
+
+UNSTORABLE = "This text holds characters that cannot be stored (NUL or a broken surrogate)."
 
 
 def unwrap_user(user: Any) -> Any:
@@ -85,9 +88,7 @@ class CaseService:
         if isinstance(case, Case):
             found = case
         else:
-            case_id = case if isinstance(case, int) and not isinstance(case, bool) else None
-            if case_id is None and isinstance(case, str) and case.isdigit() and len(case) < 19:
-                case_id = int(case)
+            case_id = coerce_key(Case.__table__.c.id.type, case)
             found = self.session.get(Case, case_id) if case_id is not None else None
         if found is None:
             raise CaseError("This case does not exist.", kind="not_found")
@@ -229,6 +230,9 @@ class CaseService:
         if not isinstance(title, str):
             errors["title"] = ["Enter a title."]
             return ""
+        if not storable(title):
+            errors["title"] = [UNSTORABLE]
+            return ""
         clean = " ".join(title.split())
         if not clean:
             errors["title"] = ["Enter a title."]
@@ -252,6 +256,9 @@ class CaseService:
             return None
         if not isinstance(summary, str):
             errors["summary"] = ["The summary must be text."]
+            return None
+        if not storable(summary):
+            errors["summary"] = [UNSTORABLE]
             return None
         clean = plain_lines(summary)
         limit = current_app.config["KRONCASES_SUMMARY_MAX_LENGTH"]
@@ -387,6 +394,8 @@ class CaseService:
         actor = self.require_access(by, case.conversation)
         limit = current_app.config["KRONCASES_REASON_MAX_LENGTH"]
         clean = plain_lines(reason) if isinstance(reason, str) else ""
+        if not storable(clean):
+            raise CaseError(UNSTORABLE, errors={"reason": [UNSTORABLE]})
         if not clean:
             raise CaseError("Say why the case is escalated.", errors={"reason": ["Say why the case is escalated."]})
         if len(clean) > limit:
@@ -448,7 +457,7 @@ class CaseService:
             stmt = stmt.where(Case.case_type == case_type)
         if priority in {p.value for p in Priority}:
             stmt = stmt.where(Case.priority == priority)
-        words = (query or "").split()
+        words = (query or "").replace("\x00", "").split()
         for word in words[:8]:
             escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             stmt = stmt.where(Case.title.ilike(f"%{escaped}%", escape="\\"))

@@ -26,7 +26,15 @@ from .. import signals
 from ..errors import CaseError
 from ..models import Models, utcnow
 from ..queueing import EnqueueError, JobQueue
-from ..webhooks import build_headers, classify, generate_secret, next_delay, send, serialize, validate_url
+from ..webhooks import (
+    build_headers,
+    classify,
+    generate_secret,
+    next_delay,
+    send,
+    serialize,
+    validate_url,
+)
 from .cases import describe_case, json_key
 
 if TYPE_CHECKING:
@@ -388,12 +396,19 @@ class WebhookService:
         Delivery = self.models.WebhookDelivery
         now = utcnow()
         stale = now - timedelta(seconds=float(self.config["KRONCASES_WEBHOOK_CLAIM_TIMEOUT"]))
-        self.session.execute(
+        lost_message = "The worker stopped before the attempt finished."
+        lost = self.session.execute(
             sa.update(Delivery)
             .where(Delivery.status == "sending", Delivery.claimed_at < stale)
-            .values(status="retrying", next_attempt_at=now, claimed_at=None,
-                    last_error="The worker stopped before the attempt finished.")
+            .values(status="retrying", next_attempt_at=now, claimed_at=None, last_error=lost_message)
+            .returning(Delivery.id, Delivery.attempts)
             .execution_options(synchronize_session=False)
+        ).all()
+        # Every attempt is logged, also the one a killed worker never finished.
+        self.session.add_all(
+            self.models.WebhookAttempt(delivery_id=delivery_id, number=number, started_at=now,
+                                       error=lost_message, outcome="lost")
+            for delivery_id, number in lost
         )
         self.session.commit()
         due = self.session.scalars(
@@ -404,7 +419,7 @@ class WebhookService:
             )
             .order_by(Delivery.id)
         ).all()
-        held = self._held_by_jobs()
+        held = self._held_by_jobs(overdue_before=stale)
         from ..jobs import deliver_webhook
 
         enqueued = 0
@@ -419,8 +434,13 @@ class WebhookService:
             enqueued += 1
         return enqueued
 
-    def _held_by_jobs(self) -> set[int]:
-        """Delivery ids that a queued, scheduled or running RQ job will attempt."""
+    def _held_by_jobs(self, *, overdue_before: datetime) -> set[int]:
+        """Delivery ids that a queued, scheduled or running RQ job will attempt.
+
+        A scheduled job still waiting long after its time has no scheduler to
+        move it (its worker died; RQ hands the scheduler over only every few
+        minutes): it holds nothing, and the claim stops a late double send.
+        """
         if self.jobs.runner != "rq":
             return set()
         from redis.exceptions import RedisError
@@ -432,7 +452,9 @@ class WebhookService:
         try:
             queue = self.jobs.rq_queue()
             ids: list[str] = list(queue.get_job_ids())
-            ids += ScheduledJobRegistry(queue=queue).get_job_ids()
+            scheduled = ScheduledJobRegistry(queue=queue)  # scored by the time each job is due
+            ids += [job_id.decode() for job_id in
+                    self.jobs.connection.zrangebyscore(scheduled.key, overdue_before.timestamp(), "+inf")]
             ids += StartedJobRegistry(queue=queue).get_job_ids()
             held: set[int] = set()
             for job in Job.fetch_many(ids, connection=self.jobs.connection):

@@ -19,7 +19,6 @@ from typing import Any, Protocol, runtime_checkable
 from ..config import DEFAULTS
 from ..enums import TITLE_MAX_LENGTH
 
-
 #: What a suggestion says when the messages hold no text at all.
 EMPTY_TITLE = "Support request"
 EMPTY_SUMMARY = "The selected messages contain no text."

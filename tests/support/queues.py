@@ -25,10 +25,10 @@ def purge_queue(name: str, redis_url: str = REDIS_URL) -> None:
     job_ids = set(queue.get_job_ids())
     for registry in registries:
         registered: list[bytes] = redis.zrange(registry.key, 0, -1)  # type: ignore[assignment]
-        job_ids.update(member.decode() for member in registered)
-    keys = set(redis.scan_iter(f"*{name}*"))
-    for job_id in job_ids:
-        keys.update(redis.scan_iter(f"rq:*{job_id}*"))
+        job_ids.update(member.decode().split(":")[0] for member in registered)  # job_id[:execution]
+    keys = set(redis.scan_iter(f"*{name}*", count=1000))
+    if job_ids:  # rq:job:<id>, rq:results:<id>, rq:job:<id>:dependents ...: one pass over rq:*
+        keys.update(k for k in redis.scan_iter("rq:*", count=1000) if set(k.decode().split(":")[2:3]) & job_ids)
     if keys:
         redis.delete(*keys)
     for members in ("rq:queues", "rq:workers"):

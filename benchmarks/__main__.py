@@ -1,0 +1,635 @@
+"""``python -m benchmarks``: build a large helpdesk, measure ours against a baseline, print a table.
+
+Every row times the extension against a baseline in the same run, on the same
+data: the host's own page without the extension, a bare host endpoint that
+inserts one row, a plain loop of HTTP POSTs. Pages are requested through the
+WSGI app (werkzeug's test client: routing, sessions, CSRF, templates, SQL —
+no network), ours and the baseline interleaved, medians compared. Webhooks go
+through real ``flask kroncases worker`` processes on the real Redis to a
+receiver in a process of its own on 127.0.0.1.
+
+Environment (all optional):
+
+``BENCH_QUICK=1``            a small run (10,000 conversations, fewer repetitions) in about a minute
+``BENCH_CONVERSATIONS``      conversations (default 100000; two messages each)
+``BENCH_CASES``              cases in the bulk (default half the conversations)
+``BENCH_DATABASES``          ``sqlite,postgresql`` (default both)
+``BENCH_POSTGRES_URL``       default ``postgresql+psycopg://postgres@127.0.0.1:5432/test`` (a schema of its own is made and dropped)
+``BENCH_REDIS_URL``          default ``redis://127.0.0.1:6379/0`` (a queue of its own)
+``BENCH_REPEAT``             requests per page measurement (default 60)
+``BENCH_CREATES``            case creations measured (default 300)
+``BENCH_EVENTS``             webhook deliveries per throughput run (default 300)
+``BENCH_LATENCY_EVENTS``     cases made one by one for the commit→receipt delay (default 40, one every 0.25 s)
+``BENCH_RESULTS``            where to write the Markdown results (default ``benchmarks/RESULTS.md``; ``-`` to skip)
+
+Prints a table of figures and ratios with the targets of the issue, a profile
+for every target missed, peak memory of the web process and of the workers, and
+writes the same to ``benchmarks/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import io
+import json
+import os
+import platform
+import pstats
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import data as bench_data  # noqa: E402
+from benchmarks import host  # noqa: E402
+
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+
+
+def _int(name: str, default: int, quick: int) -> int:
+    return int(os.environ.get(name, quick if QUICK else default))
+
+
+CONVERSATIONS = _int("BENCH_CONVERSATIONS", 100_000, 10_000)
+CASES = int(os.environ.get("BENCH_CASES", CONVERSATIONS // 2))
+REPEAT = _int("BENCH_REPEAT", 60, 15)
+CREATES = _int("BENCH_CREATES", 300, 60)
+EVENTS = _int("BENCH_EVENTS", 300, 80)
+LATENCY_EVENTS = _int("BENCH_LATENCY_EVENTS", 40, 15)
+#: Seconds between cases in the delay row, so the worker is idle when each arrives.
+LATENCY_PAUSE = float(os.environ.get("BENCH_LATENCY_PAUSE", "0.25"))
+DATABASES = [d for d in os.environ.get("BENCH_DATABASES", "sqlite,postgresql").split(",") if d]
+POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+RESULTS = os.environ.get("BENCH_RESULTS", str(ROOT / "benchmarks" / "RESULTS.md"))
+
+
+# -- results ------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    name: str
+    database: str
+    ours: str
+    baseline: str
+    ratio: float | None = None
+    target: str = ""
+    met: bool | None = None
+    note: str = ""
+
+    @property
+    def verdict(self) -> str:
+        return "" if self.met is None else ("met" if self.met else "MISSED")
+
+
+@dataclass
+class Report:
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    profiles: dict[str, str] = field(default_factory=dict)
+    memory: dict[str, str] = field(default_factory=dict)
+    builds: dict[str, str] = field(default_factory=dict)
+
+    def add(self, row: Row) -> None:
+        self.rows.append(row)
+        print(f"  {row.name} [{row.database}]: ours {row.ours} | baseline {row.baseline}"
+              + (f" | ratio {row.ratio:.2f}" if row.ratio is not None else "")
+              + (f" | target {row.target}: {row.verdict}" if row.target else ""), flush=True)
+
+    def table(self) -> str:
+        header = ["row", "db", "ours", "baseline", "ratio", "target", "verdict"]
+        lines = [[r.name, r.database, r.ours, r.baseline, "" if r.ratio is None else f"{r.ratio:.2f}",
+                  r.target, r.verdict] for r in self.rows]
+        widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
+        out = ["| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |",
+               "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+        out += ["| " + " | ".join(c.ljust(w) for c, w in zip(line, widths)) + " |" for line in lines]
+        return "\n".join(out)
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms"
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# -- databases ----------------------------------------------------------------
+
+
+@dataclass
+class Dataset:
+    name: str
+    url: str
+    engine_options: dict[str, Any]
+    layout: bench_data.Layout | None = None
+
+
+@contextmanager
+def dataset(name: str) -> Iterator[Dataset]:
+    if name == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="kroncases-bench-") as tmp:
+            yield Dataset("sqlite", f"sqlite:///{tmp}/bench.sqlite", {})
+        return
+    import psycopg
+
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    plain = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield Dataset("postgresql", POSTGRES_URL, {"connect_args": {"options": f"-csearch_path={schema}"}})
+    finally:
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+# -- clients ---------------------------------------------------------------------
+
+
+class Client:
+    """A signed-in werkzeug test client with the CSRF token, like the UI script."""
+
+    def __init__(self, app: Any, user_id: int) -> None:
+        from flask_login import FlaskLoginClient
+
+        app.test_client_class = FlaskLoginClient
+        with app.app_context():
+            user = host.db.session.get(host.User, user_id)
+            self.client = app.test_client(user=user)
+        self.token = self.client.get("/csrf").get_data(as_text=True)
+
+    def get(self, url: str) -> Any:
+        response = self.client.get(url)
+        if response.status_code != 200:
+            raise RuntimeError(f"GET {url}: {response.status_code} {response.get_data(as_text=True)[:300]}")
+        return response
+
+    def post(self, url: str, body: Any, expect: int = 201) -> Any:
+        response = self.client.post(url, json=body, headers={"X-CSRFToken": self.token})
+        if response.status_code != expect:
+            raise RuntimeError(f"POST {url}: {response.status_code} {response.get_data(as_text=True)[:300]}")
+        return response
+
+
+def interleaved(ours: Callable[[], Any], base: Callable[[], Any], n: int, warmup: int = 3) -> tuple[list[float], list[float]]:
+    """Time ``n`` calls of each, alternating which goes first."""
+    for _ in range(warmup):
+        ours()
+        base()
+    t_ours: list[float] = []
+    t_base: list[float] = []
+    for i in range(n):
+        pair = ((ours, t_ours), (base, t_base)) if i % 2 == 0 else ((base, t_base), (ours, t_ours))
+        for fn, sink in pair:
+            began = time.perf_counter()
+            fn()
+            sink.append(time.perf_counter() - began)
+    return t_ours, t_base
+
+
+def count_queries(app: Any, fn: Callable[[], Any]) -> int:
+    with app.app_context():
+        engine = host.db.engine
+    seen = [0]
+
+    def count(*args: Any) -> None:
+        seen[0] += 1
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        fn()
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    return seen[0]
+
+
+def profile(fn: Callable[[], Any], n: int = 10, limit: int = 14) -> str:
+    """Where the time of ``n`` calls goes: the extension's own functions first, then the hottest overall."""
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(n):
+        fn()
+    prof.disable()
+    stats = pstats.Stats(prof)
+    total = stats.total_tt  # type: ignore[attr-defined]
+    rows = []
+    for (filename, line, func), (cc, nc, tt, ct, callers) in stats.stats.items():  # type: ignore[attr-defined]
+        rows.append((ct, tt, nc, filename, line, func))
+    def short(path: str) -> str:
+        for marker in ("flask_kroncases/", "site-packages/", "benchmarks/"):
+            if marker in path:
+                return path.split(marker, 1)[1] if marker != "flask_kroncases/" else "flask_kroncases/" + path.split(marker, 1)[1]
+        return path
+    out = io.StringIO()
+    out.write(f"{n} requests, {total * 1000 / n:.2f} ms profiled per request (profiler overhead included)\n")
+    out.write("cumulative ms/request  calls/request  function (flask_kroncases only)\n")
+    ours = sorted((r for r in rows if "flask_kroncases" in r[3]), reverse=True)[:limit]
+    for ct, tt, nc, filename, line, func in ours:
+        out.write(f"{ct * 1000 / n:>20.2f}  {nc / n:>13.1f}  {short(filename)}:{line}({func})\n")
+    out.write("own ms/request  calls/request  function (hottest overall)\n")
+    for ct, tt, nc, filename, line, func in sorted(rows, key=lambda r: -r[1])[:limit]:
+        out.write(f"{tt * 1000 / n:>14.2f}  {nc / n:>13.1f}  {short(filename)}:{line}({func})\n")
+    return out.getvalue()
+
+
+# -- web rows ---------------------------------------------------------------------
+
+
+def web_rows(report: Report, ds: Dataset, queue_name: str) -> dict[str, Any]:
+    config = {"KRONCASES_REDIS_URL": REDIS_URL, "KRONCASES_QUEUE_NAME": queue_name}
+    ours_app = host.create_app(ds.url, ds.engine_options, extension=True, **config)
+    bare_app = host.create_app(ds.url, ds.engine_options, extension=False)
+    with ours_app.app_context():
+        began = time.perf_counter()
+        layout = bench_data.build(host.db.engine, host.db.metadata, ours_app.extensions["kroncases"].models,
+                                  conversations=CONVERSATIONS, cases=CASES)
+        build_s = time.perf_counter() - began
+    ds.layout = layout
+    report.builds[ds.name] = (f"{layout.conversations:,} conversations, {layout.messages:,} messages, "
+                              f"{layout.cases:,} cases built in {build_s:.1f} s")
+    print(f"[{ds.name}] {report.builds[ds.name]}", flush=True)
+    ours = Client(ours_app, layout.agent_id)
+    bare = Client(bare_app, layout.agent_id)
+
+    # 1. Conversation list, 50 rows: page 2 (every row has a case), and a deep page (no case).
+    pages = -(-layout.conversations // host.PER_PAGE)
+    cased_page, plain_page = 2, pages - 1
+    for label, page in (("list page, 50 rows with cases", cased_page), ("list page, 50 rows without cases", plain_page)):
+        url = f"/conversations?page={page}"
+        t_ours, t_base = interleaved(lambda: ours.get(url), lambda: bare.get(url), REPEAT)
+        ratio = statistics.median(t_ours) / statistics.median(t_base)
+        row = Row(label, ds.name, ms(statistics.median(t_ours)), ms(statistics.median(t_base)), ratio,
+                  "≤ 1.15", ratio <= 1.15, f"page {page} of {pages}, medians of {REPEAT}")
+        report.add(row)
+        if not row.met:
+            report.profiles[f"{label} [{ds.name}]"] = profile(lambda: ours.get(url))
+    q_cased = count_queries(ours_app, lambda: ours.get(f"/conversations?page={cased_page}"))
+    q_plain = count_queries(ours_app, lambda: ours.get(f"/conversations?page={plain_page}"))
+    q_bare = count_queries(bare_app, lambda: bare.get(f"/conversations?page={cased_page}"))
+    report.add(Row("SQL queries per list page", ds.name, f"{q_cased} (50 cased) / {q_plain} (0 cased)",
+                   f"{q_bare}", None, "constant in cases", q_cased == q_plain,
+                   "ours: with 50 conversations with cases vs none"))
+
+    # 2. Conversation page: 1,000 messages, 50 cases, with panel, indicators, activity.
+    url = f"/conversations/{layout.big_conversation}"
+    n = max(5, REPEAT // 3)
+    t_ours, t_base = interleaved(lambda: ours.get(url), lambda: bare.get(url), n, warmup=2)
+    ratio = statistics.median(t_ours) / statistics.median(t_base)
+    row = Row(f"conversation page, {layout.big_messages} msgs / {layout.big_cases} cases", ds.name,
+              ms(statistics.median(t_ours)), ms(statistics.median(t_base)), ratio, "≤ 1.25", ratio <= 1.25,
+              f"medians of {n}")
+    report.add(row)
+    q_ours = count_queries(ours_app, lambda: ours.get(url))
+    q_bare = count_queries(bare_app, lambda: bare.get(url))
+    report.add(Row("SQL queries, conversation page", ds.name, str(q_ours), str(q_bare)))
+    if not row.met:
+        report.profiles[f"{row.name} [{ds.name}]"] = profile(lambda: ours.get(url), n=5)
+
+    # 3. Case creation through the JSON API vs a bare insert endpoint.
+    free = iter(layout.free_conversations)
+
+    def create() -> None:
+        conv = next(free)
+        ours.post(f"/kroncases/api/conversations/{conv}/cases", {
+            "title": f"Checkout fails on order #{conv}", "case_type": "technical", "priority": "high",
+            "summary": "Payment declined with ERR_GATEWAY_TIMEOUT since this morning.",
+            "message_ids": [2 * conv - 1],
+        })
+
+    def insert() -> None:
+        bare.post("/notes", {"conversation_id": 1, "body": "Payment declined with ERR_GATEWAY_TIMEOUT."})
+
+    t_ours, t_base = interleaved(create, insert, CREATES)
+    ratio = statistics.median(t_ours) / statistics.median(t_base)
+    row = Row("case creation (JSON API) vs 1-row insert", ds.name,
+              f"p50 {ms(pct(t_ours, .5))}, p99 {ms(pct(t_ours, .99))}",
+              f"p50 {ms(pct(t_base, .5))}, p99 {ms(pct(t_base, .99))}", ratio, "≤ 2.0", ratio <= 2.0,
+              f"{CREATES} each; ratio of p50")
+    report.add(row)
+    q_create = count_queries(ours_app, create)
+    q_insert = count_queries(bare_app, insert)
+    report.add(Row("SQL queries, case creation", ds.name, str(q_create), str(q_insert)))
+    if not row.met:
+        report.profiles[f"{row.name} [{ds.name}]"] = profile(create, n=30)
+    return {"app": ours_app, "free": free}
+
+
+# -- webhooks -------------------------------------------------------------------------
+
+
+class ReceiverProcess:
+    def __init__(self) -> None:
+        self.process = subprocess.Popen([sys.executable, "-m", "benchmarks.receiver"], cwd=ROOT,
+                                        stdout=subprocess.PIPE, text=True, start_new_session=True)
+        assert self.process.stdout is not None
+        self.port = int(self.process.stdout.readline())
+        self.url = f"http://127.0.0.1:{self.port}/hooks/cases"
+
+    def stats(self) -> dict[str, list[float]]:
+        import requests
+
+        return requests.get(self.url, timeout=10).json()["events"]  # type: ignore[no-any-return]
+
+    def reset(self) -> None:
+        import requests
+
+        requests.delete(self.url, timeout=10)
+
+    def wait(self, count: int, timeout: float) -> dict[str, list[float]]:
+        deadline = time.monotonic() + timeout
+        while True:
+            events = self.stats()
+            if len(events) >= count or time.monotonic() > deadline:
+                return events
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+
+class Workers:
+    """``k`` real ``flask kroncases worker`` processes (with their scheduler and sweeper)."""
+
+    def __init__(self, ds: Dataset, config: dict[str, Any], k: int, simple: bool, tmp: Path) -> None:
+        env = dict(os.environ, BENCH_DATABASE_URL=ds.url, BENCH_ENGINE_OPTIONS=json.dumps(ds.engine_options),
+                   BENCH_CONFIG=json.dumps(config), PYTHONPATH=str(ROOT))
+        self.reports = [tmp / f"worker-{uuid.uuid4().hex[:6]}.json" for _ in range(k)]
+        self.logs = [open(tmp / f"{path.stem}.log", "wb") for path in self.reports]
+        options = ["--simple"] if simple else []
+        self.processes = [
+            subprocess.Popen([sys.executable, "-m", "benchmarks.worker", str(path), *options], cwd=ROOT, env=env,
+                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            for path, log in zip(self.reports, self.logs)
+        ]
+
+    def wait_ready(self, connection: Any, queue_name: str, timeout: float = 30) -> None:
+        from rq import Queue, Worker
+
+        deadline = time.monotonic() + timeout
+        while len(Worker.all(queue=Queue(queue_name, connection=connection))) < len(self.processes):
+            if time.monotonic() > deadline:
+                raise RuntimeError("workers did not start: " + self.logs[0].name)
+            time.sleep(0.1)
+
+    def stop(self) -> list[dict[str, int]]:
+        for process in self.processes:
+            if process.poll() is None:
+                os.kill(process.pid, signal.SIGTERM)
+        out = []
+        for process, path, log in zip(self.processes, self.reports, self.logs):
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+            log.close()
+            if path.exists():
+                out.append(json.loads(path.read_text()))
+        return out
+
+
+def webhook_rows(report: Report, ds: Dataset, web: dict[str, Any], queue_name: str) -> None:
+    import requests
+    from redis import Redis
+
+    app = web["app"]
+    free = web["free"]
+    receiver = ReceiverProcess()
+    redis = Redis.from_url(REDIS_URL)
+    config = {
+        "KRONCASES_REDIS_URL": REDIS_URL, "KRONCASES_QUEUE_NAME": queue_name,
+        "KRONCASES_WEBHOOK_ALLOW_PRIVATE": ["127.0.0.1/32"], "KRONCASES_SWEEP_INTERVAL": 30,
+    }
+    app.config.update(config)
+    commits: list[float] = []
+    tmp = Path(tempfile.mkdtemp(prefix="kroncases-bench-workers-"))
+    peak_workers: list[dict[str, int]] = []
+    try:
+        with app.app_context():
+            state = app.extensions["kroncases"]
+            state.webhooks.create_endpoint(receiver.url, events=["case.created"])
+            agent = host.db.session.get(host.User, 1)
+            ext = state.extension
+            sa.event.listen(host.db.session, "after_commit", lambda session: commits.append(time.time()))
+
+            def create_cases(count: int, pause: float = 0.0) -> list[tuple[int, float]]:
+                made = []
+                for _ in range(count):
+                    conv_id = next(free)
+                    conversation = host.db.session.get(host.Conversation, conv_id)
+                    case = ext.create_case(conversation, [2 * conv_id - 1], title=f"Order #{conv_id} fails",
+                                           case_type="technical", priority="high", summary="Checkout fails.",
+                                           by=agent)
+                    made.append((case.id, commits[-1]))
+                    host.db.session.expire_all()
+                    if pause:
+                        time.sleep(pause)
+                return made
+
+            # Baseline: a plain loop of POSTs from one process, a fresh connection each (as the sender).
+            body = json.dumps({"id": "evt_x", "type": "case.created", "data": {"case": {"id": 1}}}).encode()
+            receiver.reset()
+            began = time.perf_counter()
+            for i in range(EVENTS):
+                requests.post(receiver.url, data=body, timeout=10,
+                              headers={"Content-Type": "application/json", "webhook-id": f"base_{i}"})
+            baseline_rate = EVENTS / (time.perf_counter() - began)
+            report.add(Row("plain POST loop (baseline)", ds.name, "", f"{baseline_rate:.0f}/s", None, "",
+                           None, f"{EVENTS} POSTs, one process"))
+
+            for simple in (False, True):
+                kind = "SimpleWorker (--simple)" if simple else "Worker (fork per job)"
+                for k in (1, 2):
+                    receiver.reset()
+                    create_cases(EVENTS)
+                    workers = Workers(ds, config, k, simple, tmp)
+                    events = receiver.wait(EVENTS, timeout=max(120, EVENTS))
+                    peak_workers += workers.stop()
+                    times = sorted(t for ts in events.values() for t in ts)
+                    dupes = sum(len(ts) - 1 for ts in events.values())
+                    if len(events) < EVENTS or len(times) < 2:
+                        report.add(Row(f"webhook deliveries/s, {k} × {kind}", ds.name, f"{len(events)} of {EVENTS} arrived",
+                                       f"{baseline_rate:.0f}/s", None, "≥ 0.5 per worker", False))
+                        continue
+                    rate = (len(times) - 1) / (times[-1] - times[0])
+                    ratio = rate / (k * baseline_rate)
+                    report.add(Row(f"webhook deliveries/s, {k} × {kind}", ds.name, f"{rate:.0f}/s",
+                                   f"{baseline_rate:.0f}/s" + (f" × {k}" if k > 1 else ""), ratio,
+                                   "≥ 0.5 per worker", ratio >= 0.5,
+                                   f"{EVENTS} events, {dupes} duplicates; first→last receipt"))
+
+                # End-to-end delay: commit → receipt, one idle worker, cases made one by one.
+                receiver.reset()
+                workers = Workers(ds, config, 1, simple, tmp)
+                workers.wait_ready(redis, queue_name)
+                made = create_cases(LATENCY_EVENTS, pause=LATENCY_PAUSE)
+                events = receiver.wait(LATENCY_EVENTS, timeout=120)
+                peak_workers += workers.stop()
+                Delivery = state.models.WebhookDelivery
+                event_of = dict(host.db.session.execute(
+                    sa.select(Delivery.case_id, Delivery.event_id).where(Delivery.case_id.in_([c for c, _ in made]))
+                ).all())
+                delays = [events[event_of[c]][0] - t for c, t in made if event_of.get(c) in events]
+                report.add(Row(f"webhook commit→receipt delay, 1 × {kind}", ds.name,
+                               f"p50 {ms(pct(delays, .5))}, p99 {ms(pct(delays, .99))}" if delays else "none arrived",
+                               "", None, "", None, f"{len(delays)} of {LATENCY_EVENTS} events, one every {LATENCY_PAUSE:g} s"))
+            host.db.session.remove()
+    finally:
+        receiver.stop()
+        keys = list(redis.scan_iter(f"*{queue_name}*"))
+        if keys:
+            redis.delete(*keys)
+    if peak_workers:
+        report.memory["worker process (peak RSS)"] = f"{max(p['self_kib'] for p in peak_workers) / 1024:.0f} MiB"
+        report.memory["worker's largest child: work horse / sweeper (peak RSS)"] = (
+            f"{max(p['children_kib'] for p in peak_workers) / 1024:.0f} MiB")
+
+
+# -- summarizer ------------------------------------------------------------------------
+
+
+def summarizer_rows(report: Report) -> None:
+    from benchmarks.summarizer import RUNS, median_seconds, thread
+
+    from flask_kroncases.summarizers import OfflineSummarizer
+
+    for size in (10, 100, 500):
+        messages = thread(size)
+        summary = OfflineSummarizer().suggest(messages).summary
+        seconds = median_seconds(messages)
+        report.add(Row(f"offline summarizer, {size} messages", "-", ms(seconds),
+                       f"{seconds * 1e6 / size:.0f} µs/message", None, "", None,
+                       f"median of {RUNS}; {len(summary)} summary chars"))
+
+
+# -- the machine --------------------------------------------------------------------------
+
+
+def machine() -> list[str]:
+    import flask
+    import redis as redis_py
+    import rq
+    import sqlite3
+
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = "?"
+    try:
+        kib = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f"{kib / 1024 / 1024:.1f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    pg = redis_v = "?"
+    try:
+        import psycopg
+
+        with psycopg.connect(POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")) as conn:
+            pg = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
+    except Exception:
+        pass
+    try:
+        redis_v = redis_py.Redis.from_url(REDIS_URL).info()["redis_version"]
+    except Exception:
+        pass
+    return [
+        f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        f"- machine: {platform.node() and 'Linux' or ''} {platform.machine()}, {os.cpu_count()} cores ({cpu}), {mem} RAM, {platform.platform()}",
+        f"- Python {platform.python_version()}, Flask {flask.__version__ if hasattr(flask, '__version__') else _version('flask')}, "
+        f"SQLAlchemy {sa.__version__}, RQ {rq.__version__ if hasattr(rq, '__version__') else _version('rq')}, "
+        f"redis-py {redis_py.__version__}, flask-kroncases {_version('flask-kroncases')}",
+        f"- PostgreSQL {pg}, Redis {redis_v}, SQLite {sqlite3.sqlite_version}",
+    ]
+
+
+def _version(dist: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "?"
+
+
+def main() -> None:
+    began = time.perf_counter()
+    report = Report()
+    print(f"flask-kroncases benchmarks: {CONVERSATIONS:,} conversations, databases {', '.join(DATABASES)}"
+          + (" (BENCH_QUICK)" if QUICK else ""), flush=True)
+    for name in DATABASES:
+        queue_name = f"kroncases-bench-{uuid.uuid4().hex[:8]}"
+        try:
+            with dataset(name) as ds:
+                web = web_rows(report, ds, queue_name)
+                report.memory[f"web process after the {name} rows (peak RSS, includes the bulk build)"] = (
+                    f"{peak_rss_mib():.0f} MiB")
+                if name == "postgresql":
+                    webhook_rows(report, ds, web, queue_name)
+                with web["app"].app_context():
+                    host.db.session.remove()
+                    host.db.engine.dispose()
+        except Exception as exc:  # keep the other rows: say what failed
+            report.notes.append(f"{name}: failed with {type(exc).__name__}: {exc}")
+            print(f"[{name}] FAILED: {exc!r}", flush=True)
+            import traceback
+
+            traceback.print_exc()
+    if "postgresql" not in DATABASES:
+        report.notes.append("webhook rows run on PostgreSQL only; add postgresql to BENCH_DATABASES")
+    summarizer_rows(report)
+    elapsed = time.perf_counter() - began
+
+    lines = ["", "## Results", "", report.table(), ""]
+    lines += ["Peak memory:", ""] + [f"- {k}: {v}" for k, v in report.memory.items()] + [""]
+    lines += ["Data:", ""] + [f"- {k}: {v}" for k, v in report.builds.items()] + [""]
+    if report.notes:
+        lines += ["Notes:", ""] + [f"- {n}" for n in report.notes] + [""]
+    missed = [r for r in report.rows if r.met is False]
+    if missed:
+        lines += ["Targets missed: " + "; ".join(f"{r.name} [{r.database}] ({r.ratio:.2f}, target {r.target})"
+                                                 if r.ratio is not None else f"{r.name} [{r.database}]" for r in missed), ""]
+    for name, text in report.profiles.items():
+        lines += [f"### Profile: {name}", "", "```", text.rstrip(), "```", ""]
+    lines.append(f"Total run time: {elapsed:.0f} s.")
+    text = "\n".join(lines)
+    print(text)
+    if RESULTS != "-":
+        head = ["# Benchmark results", "",
+                "Written by `python -m benchmarks`" + (" with BENCH_QUICK=1" if QUICK else "") + "; see "
+                "`benchmarks/__main__.py` for what each row measures.", ""] + machine()
+        Path(RESULTS).write_text("\n".join(head) + "\n" + text + "\n")
+        print(f"\nwrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
