@@ -32,12 +32,12 @@ class HostModel:
 
     model: type
     table: sa.Table
-    pk_column: sa.Column[Any]
+    pk_column: Any
     pk_attr: str
 
     @classmethod
     def inspect(cls, model: type, role: str) -> HostModel:
-        mapper = sa.inspect(model, raiseerr=False)
+        mapper: Any = sa.inspect(model, raiseerr=False)
         if mapper is None or not isinstance(mapper, orm.Mapper):
             raise TypeError(f"{role}_model must be a mapped SQLAlchemy model, got {model!r}")
         table = mapper.local_table
@@ -137,7 +137,7 @@ class HostSchema:
 
 
 def _infer_fk_attr(message: HostModel, conversation: HostModel) -> str:
-    mapper = sa.inspect(message.model)
+    mapper: Any = sa.inspect(message.model)
     candidates = [
         column
         for column in message.table.columns
@@ -155,16 +155,19 @@ def _infer_fk_attr(message: HostModel, conversation: HostModel) -> str:
 
 @dataclass(frozen=True)
 class Models:
-    """The extension's model classes for one ``SQLAlchemy`` instance."""
+    """The extension's model classes for one ``SQLAlchemy`` instance.
 
-    Case: type
-    CaseMessage: type
-    CaseActivity: type
-    ConversationLabel: type
-    WebhookEndpoint: type
-    WebhookDelivery: type
-    WebhookAttempt: type
-    Suggestion: type
+    Typed ``Any``: they are built at run time on the host's declarative base.
+    """
+
+    Case: Any
+    CaseMessage: Any
+    CaseActivity: Any
+    ConversationLabel: Any
+    WebhookEndpoint: Any
+    WebhookDelivery: Any
+    WebhookAttempt: Any
+    Suggestion: Any
     host: HostSchema
     table_prefix: str
 

@@ -535,7 +535,7 @@ class CaseService:
             raise
 
     def _send(self, signal: Any, **kwargs: Any) -> None:
-        signal.send(current_app._get_current_object(), **kwargs)
+        signal.send(current_app._get_current_object(), **kwargs)  # type: ignore[attr-defined]
 
 
 @dataclass

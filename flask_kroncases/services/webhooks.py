@@ -377,7 +377,9 @@ class WebhookService:
         if disabled_reason:
             log.warning("webhook endpoint %s disabled: %s", endpoint.id, disabled_reason)
             signals.webhook_endpoint_disabled.send(
-                current_app._get_current_object(), endpoint=endpoint, reason=disabled_reason
+                current_app._get_current_object(),  # type: ignore[attr-defined]
+                endpoint=endpoint,
+                reason=disabled_reason,
             )
         if verdict == "retry":
             from ..jobs import deliver_webhook
@@ -458,7 +460,7 @@ class WebhookService:
             ids += StartedJobRegistry(queue=queue).get_job_ids()
             held: set[int] = set()
             for job in Job.fetch_many(ids, connection=self.jobs.connection):
-                if job is not None and job.func_name.endswith(deliver_webhook.__name__) and job.args:
+                if job is not None and (job.func_name or "").endswith(deliver_webhook.__name__) and job.args:
                     held.add(int(job.args[0]))
             return held
         except RedisError:
