@@ -53,6 +53,9 @@ class ThreadItem:
         return self.message is not None
 
 
+_EMPTY_SLOT = Markup('<span class="kc-indicator-slot" data-kc-indicator-slot></span>')
+
+
 class TemplateHelpers:
     """Exposed to Jinja as ``kroncases``; stateless, so one serves every app."""
 
@@ -100,15 +103,22 @@ class TemplateHelpers:
         return cache[key]  # type: ignore[no-any-return]
 
     def _case_of(self, message: Any) -> Any | None:
-        host = self._state.models.host
-        conversation_key = host.conversation_key_of_message(message)
+        """The case a message is in, from one map per conversation and request.
+
+        Called twice for every message of a thread, so it keeps its lookups few.
+        """
         cache = self._cache()
+        host = cache.get("host")
+        if host is None:
+            host = cache["host"] = self._state.models.host
+        conversation_key = host.conversation_key_of_message(message)
         key = ("message_cases", conversation_key)
-        if key not in cache:
-            cache[key] = {
+        cases = cache.get(key)
+        if cases is None:
+            cases = cache[key] = {
                 message_id: case for case in self.cases(conversation_key) for message_id in case.message_ids
             }
-        return cache[key].get(host.message.key_of(message))
+        return cases.get(host.message.key_of(message))
 
     def panel(self, conversation: Any) -> Markup:
         """The Support Cases accordion for the conversation's sidebar."""
@@ -141,9 +151,9 @@ class TemplateHelpers:
     def message_indicator(self, message: Any) -> Markup:
         """The "logged under Case #ID" icon; an empty slot the script fills for a message in no case."""
         case = self._case_of(message)
-        inner = Markup("")
-        if case is not None:
-            inner = self.indicator_for(case, _plain(self._state.models.host.message.key_of(message)))
+        if case is None:
+            return _EMPTY_SLOT
+        inner = self.indicator_for(case, _plain(self._state.models.host.message.key_of(message)))
         return Markup('<span class="kc-indicator-slot" data-kc-indicator-slot>') + inner + Markup("</span>")
 
     def indicator_for(self, case: Any, message_key: str) -> Markup:
