@@ -14,7 +14,6 @@ the jobs. Debian's Chromium, driven by Playwright, opens the form.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,9 +27,9 @@ from examples.host_app.models import Conversation, Message, db
 from flask_kroncases.summarizers import Suggestion, SummaryInput, get_summarizer
 
 from .browser.demo import DATABASES, DemoWorker, demo_database, wait_until
-from .support.queues import REDIS_URL, purge_queue
 from .browser.pages import browser_on, open_conversation, select_message
 from .browser.support import CHROMIUM
+from .support.queues import REDIS_URL
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
@@ -44,14 +43,6 @@ SUBJECT = "API returns 500 on POST /v2/orders"
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     with demo_database(request.param, tmp_path) as url:
         yield url
-
-
-@pytest.fixture
-def queue_name() -> Iterator[str]:
-    """A queue of the test's own; afterwards every Redis key it made is removed, job hashes included."""
-    name = f"kroncases-test-{uuid.uuid4().hex[:10]}"
-    yield name
-    purge_queue(name)
 
 
 @pytest.fixture

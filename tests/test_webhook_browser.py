@@ -18,7 +18,6 @@ import hashlib
 import hmac
 import json
 import re
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,9 +30,9 @@ from examples.host_app import cases, create_app
 from examples.host_app.models import db
 
 from .browser.demo import DATABASES, DemoWorker, demo_database, wait_until
-from .support.queues import REDIS_URL, purge_queue
 from .browser.pages import browser_on
 from .browser.support import CHROMIUM, SCREENSHOTS, screenshot
+from .support.queues import REDIS_URL
 from .support.receiver import Received, Receiver
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -55,14 +54,6 @@ def setup(request: pytest.FixtureRequest) -> tuple[str, str]:
 def database_url(setup: tuple[str, str], tmp_path: Path) -> Iterator[str]:
     with demo_database(setup[0], tmp_path) as url:
         yield url
-
-
-@pytest.fixture
-def queue_name() -> Iterator[str]:
-    """A queue of the test's own; afterwards every Redis key it made is removed, job hashes included."""
-    name = f"kroncases-test-{uuid.uuid4().hex[:10]}"
-    yield name
-    purge_queue(name)
 
 
 @pytest.fixture

@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,6 +22,8 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 
 import psycopg
+
+from ..support.worker import WorkerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 POSTGRES_URL = os.environ.get(
@@ -61,35 +60,11 @@ def demo_env(database_url: str, config: dict[str, Any]) -> dict[str, str]:
     return env
 
 
-class DemoWorker:
+class DemoWorker(WorkerProcess):
     """``flask --app examples.host_app kroncases worker``; stopped with SIGTERM, then SIGKILL."""
 
     def __init__(self, database_url: str, config: dict[str, Any], log_path: Path, *args: str) -> None:
-        self.log_path = log_path
-        self._log = open(log_path, "wb")  # noqa: SIM115 -- the worker writes to it until stop()
-        command = [sys.executable, "-m", "flask", "--app", "examples.host_app", "kroncases", "worker", *args]
-        self.process = subprocess.Popen(
-            command, env=demo_env(database_url, config), cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-        if not self._log.closed:
-            self._log.close()
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def assert_alive(self) -> None:
-        code = self.process.poll()
-        assert code is None, f"the worker exited with {code}:\n{self.output()}"
+        super().__init__(demo_env(database_url, config), log_path, *args, app="examples.host_app")
 
 
 def wait_until(probe: Callable[[], T | None], what: str, timeout: float = 20, worker: DemoWorker | None = None) -> T:
