@@ -78,9 +78,10 @@ class TemplateHelpers:
         return Markup(current_app.jinja_env.get_template(name).render(context))
 
     def _cache(self) -> dict[Any, Any]:
-        if "_kroncases_cache" not in g:
-            g._kroncases_cache = {}
-        return g._kroncases_cache  # type: ignore[no-any-return]
+        cache: dict[Any, Any] | None = g.get("_kroncases_cache")
+        if cache is None:
+            cache = g._kroncases_cache = {}
+        return cache
 
     def assets(self) -> Markup:
         """Styles, script and the CSRF token the script sends with every change."""
@@ -102,15 +103,12 @@ class TemplateHelpers:
             cache[key] = service.for_conversation(conversation)
         return cache[key]  # type: ignore[no-any-return]
 
-    def _case_of(self, message: Any) -> Any | None:
+    def _case_of(self, message: Any, host: Any) -> Any | None:
         """The case a message is in, from one map per conversation and request.
 
         Called twice for every message of a thread, so it keeps its lookups few.
         """
         cache = self._cache()
-        host = cache.get("host")
-        if host is None:
-            host = cache["host"] = self._state.models.host
         conversation_key = host.conversation_key_of_message(message)
         key = ("message_cases", conversation_key)
         cases = cache.get(key)
@@ -143,17 +141,18 @@ class TemplateHelpers:
         """
         host = self._state.models.host
         attrs = f' data-kc-message="{escape(_plain(host.message.key_of(message)))}"'
-        case = self._case_of(message)
+        case = self._case_of(message, host)
         if case is not None:
             attrs += f' data-kc-case="{case.id}"'
         return Markup(attrs.strip())
 
     def message_indicator(self, message: Any) -> Markup:
         """The "logged under Case #ID" icon; an empty slot the script fills for a message in no case."""
-        case = self._case_of(message)
+        host = self._state.models.host
+        case = self._case_of(message, host)
         if case is None:
             return _EMPTY_SLOT
-        inner = self.indicator_for(case, _plain(self._state.models.host.message.key_of(message)))
+        inner = self.indicator_for(case, _plain(host.message.key_of(message)))
         return Markup('<span class="kc-indicator-slot" data-kc-indicator-slot>') + inner + Markup("</span>")
 
     def indicator_for(self, case: Any, message_key: str) -> Markup:
