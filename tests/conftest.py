@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,7 +9,6 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-import psycopg
 import pytest
 import sqlalchemy as sa
 from flask import Flask
@@ -20,12 +18,8 @@ from flask_login import FlaskLoginClient
 from flask_kroncases import KronCases
 
 from .hosts import HOSTS, make_app
+from .support.databases import DATABASES, POSTGRES_URL, postgres_schema, search_path
 from .support.queues import REDIS_URL, purge_queue
-
-POSTGRES_URL = os.environ.get(
-    "KRONCASES_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-DATABASES = [d for d in os.environ.get("KRONCASES_TEST_DATABASES", "sqlite,postgresql").split(",") if d]
 
 
 @dataclass
@@ -41,19 +35,8 @@ def database(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Database
     if request.param == "sqlite":
         yield Database("sqlite", f"sqlite:///{tmp_path / 'test.sqlite'}")
         return
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    plain_url = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(plain_url, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield Database(
-            "postgresql",
-            POSTGRES_URL,
-            {"connect_args": {"options": f"-csearch_path={schema}"}},
-        )
-    finally:
-        with psycopg.connect(plain_url, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with postgres_schema() as schema:
+        yield Database("postgresql", POSTGRES_URL, search_path(schema))
 
 
 @pytest.fixture(params=sorted(HOSTS))

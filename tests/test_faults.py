@@ -14,7 +14,6 @@ host. Every wait is bounded.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,14 +21,14 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from .conftest import DATABASES, POSTGRES_URL, REDIS_URL, Database, table_counts
+from .conftest import REDIS_URL, Database, table_counts
 from .hosts import classic
+from .support.databases import DATABASES, PLAIN_URL, POSTGRES_URL, postgres_schema, search_path
 from .support.faults import DedupReceiver, OwnRedis, kill_tree, wait_until
 from .support.worker import WorkerProcess, worker_env
 
 pytestmark = pytest.mark.skipif("postgresql" not in DATABASES, reason="fault tests need PostgreSQL")
 
-PLAIN_URL = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
 
 
 @pytest.fixture
@@ -39,14 +38,8 @@ def host() -> Any:
 
 @pytest.fixture
 def database() -> Iterator[Database]:
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(PLAIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield Database("postgresql", POSTGRES_URL, {"connect_args": {"options": f"-csearch_path={schema}"}})
-    finally:
-        with psycopg.connect(PLAIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with postgres_schema() as schema:
+        yield Database("postgresql", POSTGRES_URL, search_path(schema))
 
 
 @pytest.fixture

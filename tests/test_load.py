@@ -19,17 +19,16 @@ import os
 import random
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-import psycopg
 import pytest
 import sqlalchemy as sa
 from flask_login import FlaskLoginClient
 
-from .conftest import DATABASES, POSTGRES_URL, REDIS_URL, ApiClient, Database
+from .conftest import REDIS_URL, ApiClient, Database
+from .support.databases import DATABASES, POSTGRES_URL, postgres_schema, search_path
 from .support.faults import wait_until
 from .test_faults import host, receiver, start_worker  # noqa: F401  (fixtures)
 
@@ -37,20 +36,12 @@ pytestmark = pytest.mark.skipif("postgresql" not in DATABASES, reason="the load 
 
 SECONDS = float(os.environ.get("KRONCASES_LOAD_SECONDS", "20"))
 AGENTS = 20
-PLAIN_URL = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
 
 
 @pytest.fixture
 def database() -> Iterator[Database]:
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(PLAIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield Database("postgresql", POSTGRES_URL,
-                       {"connect_args": {"options": f"-csearch_path={schema}"}, "pool_size": AGENTS})
-    finally:
-        with psycopg.connect(PLAIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with postgres_schema() as schema:
+        yield Database("postgresql", POSTGRES_URL, {**search_path(schema), "pool_size": AGENTS})
 
 
 @pytest.fixture

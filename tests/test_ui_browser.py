@@ -7,13 +7,11 @@ the open form and with the accordion go to ``test-artifacts/screenshots/``.
 
 from __future__ import annotations
 
-import os
 import re
-import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import Any
 
-import psycopg
 import pytest
 import sqlalchemy as sa
 from flask import Flask
@@ -22,16 +20,13 @@ from examples.host_app import create_app
 from examples.host_app.models import Conversation, Message, db
 
 from .browser.support import CHROMIUM, launch, live_server, screenshot, sign_in
+from .support.databases import DATABASES, POSTGRES_URL, postgres_schema, search_path
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
 
-POSTGRES_URL = os.environ.get(
-    "KRONCASES_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-DATABASES = [d for d in os.environ.get("KRONCASES_TEST_DATABASES", "sqlite,postgresql").split(",") if d]
 SUBJECT = "API returns 500 on POST /v2/orders"
 
 
@@ -42,24 +37,18 @@ def app(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Flask]:
         "SECRET_KEY": "browser-test",
         "KRONCASES_JOB_RUNNER": "thread",
     }
-    schema = None
-    plain_url = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
-    if request.param == "sqlite":
-        config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp_path / 'helpdesk.sqlite'}"
-    else:
-        schema = f"t_{uuid.uuid4().hex[:16]}"
-        with psycopg.connect(plain_url, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-        config["SQLALCHEMY_DATABASE_URI"] = POSTGRES_URL
-        config["SQLALCHEMY_ENGINE_OPTIONS"] = {"connect_args": {"options": f"-csearch_path={schema}"}}
-    app = create_app(config)
-    app.config["DB_NAME"] = request.param
-    yield app
-    with app.app_context():
-        db.engine.dispose()
-    if schema:
-        with psycopg.connect(plain_url, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{tmp_path / 'helpdesk.sqlite'}"
+        else:
+            schema = stack.enter_context(postgres_schema())
+            config["SQLALCHEMY_DATABASE_URI"] = POSTGRES_URL
+            config["SQLALCHEMY_ENGINE_OPTIONS"] = search_path(schema)
+        app = create_app(config)
+        app.config["DB_NAME"] = request.param
+        yield app
+        with app.app_context():
+            db.engine.dispose()
 
 
 @pytest.fixture

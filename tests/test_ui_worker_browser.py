@@ -22,13 +22,14 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from examples.host_app import cases, create_app
+from examples.host_app import cases
 from examples.host_app.models import Conversation, Message, db
 from flask_kroncases.summarizers import Suggestion, SummaryInput, get_summarizer
 
-from .browser.demo import DATABASES, DemoWorker, demo_database, wait_until
+from .browser.demo import DemoWorker, demo_app, demo_database, wait_until
 from .browser.pages import browser_on, open_conversation, select_message
 from .browser.support import CHROMIUM
+from .support.databases import DATABASES
 from .support.queues import REDIS_URL
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -58,12 +59,8 @@ def demo_config(queue_name: str) -> dict[str, Any]:
 
 @pytest.fixture
 def app(database_url: str, demo_config: dict[str, Any]) -> Iterator[Flask]:
-    app = create_app({"TESTING": True, "SECRET_KEY": "worker-browser-test",
-                      "SQLALCHEMY_DATABASE_URI": database_url, **demo_config})
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    with demo_app(database_url, demo_config) as app:
+        yield app
 
 
 @pytest.fixture

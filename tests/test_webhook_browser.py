@@ -26,12 +26,13 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from examples.host_app import cases, create_app
+from examples.host_app import cases
 from examples.host_app.models import db
 
-from .browser.demo import DATABASES, DemoWorker, demo_database, wait_until
+from .browser.demo import DemoWorker, demo_app, demo_database, wait_until
 from .browser.pages import browser_on
 from .browser.support import CHROMIUM, SCREENSHOTS, screenshot
+from .support.databases import DATABASES
 from .support.queues import REDIS_URL
 from .support.receiver import Received, Receiver
 
@@ -68,12 +69,8 @@ def demo_config(setup: tuple[str, str], queue_name: str) -> dict[str, Any]:
 
 @pytest.fixture
 def app(database_url: str, demo_config: dict[str, Any]) -> Iterator[Flask]:
-    app = create_app({"TESTING": True, "SECRET_KEY": "webhook-browser-test",
-                      "SQLALCHEMY_DATABASE_URI": database_url, **demo_config})
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    with demo_app(database_url, demo_config) as app:
+        yield app
 
 
 @pytest.fixture

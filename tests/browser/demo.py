@@ -14,22 +14,18 @@ from __future__ import annotations
 import json
 import os
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-import psycopg
+from flask import Flask
 
+from ..support.databases import POSTGRES_URL, postgres_schema
 from ..support.worker import WorkerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
-POSTGRES_URL = os.environ.get(
-    "KRONCASES_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-DATABASES = [d for d in os.environ.get("KRONCASES_TEST_DATABASES", "sqlite,postgresql").split(",") if d]
 
 T = TypeVar("T")
 
@@ -40,16 +36,23 @@ def demo_database(kind: str, tmp_path: Path) -> Iterator[str]:
     if kind == "sqlite":
         yield f"sqlite:///{tmp_path / 'helpdesk.sqlite'}"
         return
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    plain_url = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(plain_url, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
     separator = "&" if "?" in POSTGRES_URL else "?"
-    try:
+    with postgres_schema() as schema:
+        # In the URL, not engine options: the worker process only gets the URL.
         yield f"{POSTGRES_URL}{separator}options={quote(f'-csearch_path={schema}', safe='')}"
-    finally:
-        with psycopg.connect(plain_url, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@contextmanager
+def demo_app(database_url: str, config: dict[str, Any]) -> Iterator[Flask]:
+    """The demo helpdesk on ``database_url`` with ``config``; its connections closed afterwards."""
+    from examples.host_app import create_app
+    from examples.host_app.models import db
+
+    app = create_app({"TESTING": True, "SECRET_KEY": "browser-test", "SQLALCHEMY_DATABASE_URI": database_url, **config})
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
 
 
 def demo_env(database_url: str, config: dict[str, Any]) -> dict[str, str]:

@@ -11,8 +11,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from .receiver import serve
 
 
 @dataclass
@@ -77,10 +79,7 @@ def make_handler(behaviour: Behaviour) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def inference_server(behaviour: Behaviour) -> Iterator[str]:
     """Serve ``behaviour`` on a free port; yield the endpoint URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(behaviour))
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
+    server = serve(make_handler(behaviour))
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:

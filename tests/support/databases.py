@@ -1,0 +1,35 @@
+"""Fresh test databases: a SQLite file, or a PostgreSQL schema of the test's own."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+
+POSTGRES_URL = os.environ.get(
+    "KRONCASES_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+#: The same server for plain psycopg (administration: schemas, pg_terminate_backend).
+PLAIN_URL = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+DATABASES = [d for d in os.environ.get("KRONCASES_TEST_DATABASES", "sqlite,postgresql").split(",") if d]
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """Create a schema, yield its name, drop it with everything in it."""
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(PLAIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield schema
+    finally:
+        with psycopg.connect(PLAIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def search_path(schema: str) -> dict[str, object]:
+    """Engine options that put every connection in ``schema``."""
+    return {"connect_args": {"options": f"-csearch_path={schema}"}}
