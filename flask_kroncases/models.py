@@ -26,6 +26,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(value: Any) -> datetime | None:
+    """A stored time as an aware UTC datetime: SQLite hands them back naive. None for a non-time."""
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 @dataclass(frozen=True)
 class HostModel:
     """One host model and the single-column primary key we point at."""

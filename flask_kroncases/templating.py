@@ -20,20 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app, g, render_template, url_for
 from markupsafe import Markup, escape
 
 from .enums import TITLE_MAX_LENGTH, CaseType, Priority, Status
-
-
-def _aware(value: Any) -> datetime | None:
-    """SQLite hands back naive datetimes; the extension and the demo store UTC."""
-    if not isinstance(value, datetime):
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+from .models import as_utc
 
 
 def _plain(key: Any) -> str:
@@ -173,8 +166,8 @@ class TemplateHelpers:
         items: list[ThreadItem] = []
         index = 0
         for message in messages:
-            at = _aware(getattr(message, time_attr, None) if time_attr else read(message).sent_at)
-            while index < len(entries) and at is not None and _aware(entries[index].created_at) < at:  # type: ignore[operator]
+            at = as_utc(getattr(message, time_attr, None) if time_attr else read(message).sent_at)
+            while index < len(entries) and at is not None and as_utc(entries[index].created_at) < at:  # type: ignore[operator]
                 items.append(self._activity_item(entries[index]))
                 index += 1
             items.append(ThreadItem(message=message))
@@ -198,7 +191,7 @@ class TemplateHelpers:
             "kroncases/_activity_entry.html",
             entry=entry,
             display_name=self._state.extension.display_name,
-            at=_aware(entry.created_at),
+            at=as_utc(entry.created_at),
         )
 
     def activity(self, conversation: Any) -> Markup:

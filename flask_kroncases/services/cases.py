@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -33,7 +32,7 @@ from ..enums import (
     Status,
 )
 from ..errors import CaseError
-from ..models import Models, coerce_key, storable, utcnow
+from ..models import Models, as_utc, coerce_key, storable, utcnow
 from . import activity as activity_service
 from . import labels as label_service
 
@@ -564,10 +563,8 @@ def describe_case(case: Any, *, conversation_url: str | None = None) -> dict[str
     """A JSON-ready description of a case (the API's and the webhook's ``case`` object)."""
 
     def iso(value: Any) -> str | None:
-        if value is None:
-            return None
-        # SQLite returns naive datetimes; everything is stored in UTC.
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+        moment = as_utc(value)
+        return moment.isoformat() if moment is not None else None
 
     return {
         "id": case.id,

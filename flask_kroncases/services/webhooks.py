@@ -15,7 +15,7 @@ import random
 import time
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
@@ -24,7 +24,7 @@ from flask import current_app, has_request_context, request
 
 from .. import signals
 from ..errors import CaseError
-from ..models import Models, utcnow
+from ..models import Models, as_utc, utcnow
 from ..queueing import EnqueueError, JobQueue
 from ..webhooks import (
     build_headers,
@@ -49,13 +49,6 @@ TEST_EVENT = "ping"
 
 #: Delivery statuses a job may claim.
 CLAIMABLE = ("pending", "retrying")
-
-
-def aware(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; everything we store is UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 class WebhookService:
@@ -170,7 +163,7 @@ class WebhookService:
         """The secrets that sign now, newest first."""
         now = now or utcnow()
         secrets = [endpoint.secret]
-        expires = aware(endpoint.previous_secret_expires_at)
+        expires = as_utc(endpoint.previous_secret_expires_at)
         if endpoint.previous_secret and expires and expires > now:
             secrets.append(endpoint.previous_secret)
         return secrets
@@ -362,7 +355,7 @@ class WebhookService:
         if verdict == "disable":
             disabled_reason = f"The receiver answered 410 Gone on {finished:%Y-%m-%d %H:%M} UTC."
         elif verdict != "delivered":
-            failing_since = aware(endpoint.failing_since) or started
+            failing_since = as_utc(endpoint.failing_since) or started
             endpoint.failing_since = failing_since
             limit = float(self.config["KRONCASES_WEBHOOK_DISABLE_AFTER"])
             if (finished - failing_since).total_seconds() >= limit:
