@@ -9,6 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+#: Seconds before each webhook attempt, the first one immediate: now, 5 s, 5 min,
+#: 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h (the Standard Webhooks / Svix
+#: schedule). Ten attempts spread over 272,105 s, about 75.6 hours or three
+#: days, so a receiver that is down for a day still gets every event.
+DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
+
 DEFAULTS: dict[str, Any] = {
     # Where the extension's blueprints are mounted in the host app.
     "KRONCASES_URL_PREFIX": "/kroncases",
@@ -18,6 +24,23 @@ DEFAULTS: dict[str, Any] = {
     "KRONCASES_REASON_MAX_LENGTH": 2000,
     # Longest accepted case summary, in characters.
     "KRONCASES_SUMMARY_MAX_LENGTH": 20000,
+    # Most messages one case may be made of; a longer list is refused before
+    # any query, so no request can make the database bind an unbounded list.
+    "KRONCASES_MAX_MESSAGES_PER_CASE": 500,
+    # Largest request body (bytes) the extension's routes read when the host
+    # set no MAX_CONTENT_LENGTH; a larger one gets 413.
+    "KRONCASES_MAX_BODY_BYTES": 1024 * 1024,
+    # -- what the extension adds to the host app -----------------------------
+    # Register the JSON API, the agent pages (case form, fragments, cases page)
+    # and the webhook settings pages. A host that serves one of them its own
+    # way turns it off; templates and static files are always registered.
+    "KRONCASES_REGISTER_API": True,
+    "KRONCASES_REGISTER_PAGES": True,
+    "KRONCASES_REGISTER_SETTINGS": True,
+    # Template for each page and partial, by short name; a host replaces only
+    # the ones it names, e.g. {"cases_page": "helpdesk/cases.html"}. Overriding
+    # a template by its path under templates/kroncases/ works as well.
+    "KRONCASES_TEMPLATES": {},
     # -- AI titles and summaries ---------------------------------------------
     # Backend for suggestions: "offline" (extractive, no model, no network) or
     # "huggingface" (huggingface_hub.InferenceClient). A failing backend falls
@@ -40,10 +63,13 @@ DEFAULTS: dict[str, Any] = {
     "KRONCASES_QUEUE_NAME": "kroncases",
     # Seconds between two sweeps for pending webhook deliveries in each worker.
     "KRONCASES_SWEEP_INTERVAL": 60,
+    # Seconds between two checks, in each worker, for deliveries whose claim
+    # (lease) ran out because the worker sending them died; 0 turns them off.
+    "KRONCASES_WEBHOOK_LEASE_CHECK_INTERVAL": 2,
     # -- webhooks ------------------------------------------------------------
-    # Seconds between attempts, the first one immediate (Standard Webhooks style,
-    # about a day in all); each delay gets +/-10% jitter.
-    "KRONCASES_WEBHOOK_RETRY_SCHEDULE": (0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400),
+    # Seconds before each attempt, the first one immediate (Standard Webhooks
+    # style, 272,105 s or about three days in all); each delay gets +/-10% jitter.
+    "KRONCASES_WEBHOOK_RETRY_SCHEDULE": DEFAULT_RETRY_SCHEDULE,
     # Seconds the old secret keeps signing after a rotation.
     "KRONCASES_WEBHOOK_SECRET_OVERLAP": 24 * 3600,
     # An endpoint failing continuously this long (seconds) is disabled.
@@ -55,9 +81,11 @@ DEFAULTS: dict[str, Any] = {
     # False: refuse URLs resolving to private, loopback, link-local or metadata
     # addresses. True: allow all. A list of networks or hostnames: allow those.
     "KRONCASES_WEBHOOK_ALLOW_PRIVATE": False,
-    # A delivery claimed by a worker that has not finished after this many
-    # seconds (a killed worker) is handed out again by the sweeper.
-    "KRONCASES_WEBHOOK_CLAIM_TIMEOUT": 120,
+    # Seconds a worker's claim on a delivery (its lease) lasts; a delivery
+    # still claimed after that (its worker died) is handed out again. Must
+    # exceed CONNECT_TIMEOUT + READ_TIMEOUT, the longest an attempt can take;
+    # None: those two plus 5 s (25 s with the defaults).
+    "KRONCASES_WEBHOOK_CLAIM_TIMEOUT": None,
     "KRONCASES_WEBHOOK_USER_AGENT": "KronGage-Webhooks/1.0 (+flask-kroncases)",
     # Absolute base for conversation links in webhook bodies when no request is
     # active (e.g. "https://help.example.com"); relative URLs are joined to it.
@@ -65,7 +93,43 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+#: The templates the extension renders, by the short names ``KRONCASES_TEMPLATES`` takes.
+TEMPLATES: dict[str, str] = {
+    "assets": "kroncases/_assets.html",
+    "panel": "kroncases/_panel.html",
+    "message_indicator": "kroncases/_message_indicator.html",
+    "activity": "kroncases/_activity.html",
+    "activity_entry": "kroncases/_activity_entry.html",
+    "badges": "kroncases/_badges.html",
+    "case_form": "kroncases/_case_form.html",
+    "case_form_page": "kroncases/case_form_page.html",
+    "cases_page": "kroncases/cases.html",
+    "error_page": "kroncases/error.html",
+    "webhook_settings": "kroncases/settings/webhooks.html",
+    "webhook_settings_error": "kroncases/settings/error.html",
+}
+
+#: Flask-WTF's CSRF settings, with its own defaults: the extension checks its
+#: POSTs with them whether or not the host set up ``CSRFProtect``.
+CSRF_DEFAULTS: dict[str, Any] = {
+    "WTF_CSRF_ENABLED": True,
+    "WTF_CSRF_FIELD_NAME": "csrf_token",
+    "WTF_CSRF_HEADERS": ["X-CSRFToken", "X-CSRF-Token"],
+    "WTF_CSRF_TIME_LIMIT": 3600,
+    "WTF_CSRF_SSL_STRICT": True,
+}
+
+
 def apply_defaults(config: dict[str, Any]) -> None:
-    """Fill in every key the host did not set."""
-    for key, value in DEFAULTS.items():
+    """Fill in every key the host did not set; check the ones that must make sense together."""
+    for key, value in {**DEFAULTS, **CSRF_DEFAULTS}.items():
         config.setdefault(key, value)
+    config["WTF_CSRF_METHODS"] = set(config.get("WTF_CSRF_METHODS", ["POST", "PUT", "PATCH", "DELETE"]))
+    unknown = set(config["KRONCASES_TEMPLATES"]) - set(TEMPLATES)
+    if unknown:
+        raise ValueError(f"KRONCASES_TEMPLATES names unknown templates {sorted(unknown)}; known: {sorted(TEMPLATES)}")
+
+
+def template_name(config: Any, name: str) -> str:
+    """The template to render for ``name``: the host's choice, else ours."""
+    return config["KRONCASES_TEMPLATES"].get(name) or TEMPLATES[name]

@@ -37,6 +37,17 @@ class Status(StrEnum):
         return self.value.capitalize()
 
 
+class CaseAction(StrEnum):
+    """A button on a case: the status it moves to, or what else it does."""
+
+    PENDING = "pending"
+    OPEN = "open"
+    REOPEN = "reopen"
+    RESOLVE = "resolve"
+    ESCALATE = "escalate"
+    SUMMARY = "summary"
+
+
 class ActivityKind(StrEnum):
     CREATED = "created"
     STATUS_CHANGED = "status_changed"
@@ -44,7 +55,7 @@ class ActivityKind(StrEnum):
     SUMMARY_UPDATED = "summary_updated"
 
 
-#: Which status each status may move to (DESIGN.md §1 "Status moves").
+#: Which status each status may move to; the panel asks the case service which actions follow.
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.OPEN: frozenset({Status.PENDING, Status.RESOLVED}),
     Status.PENDING: frozenset({Status.OPEN, Status.RESOLVED}),
@@ -58,4 +69,41 @@ ESCALATABLE: frozenset[Status] = frozenset({Status.OPEN, Status.PENDING})
 LABEL_SUPPORT_CASE = "support-case"
 LABEL_SUPPORT_CASE_RESOLVED = "support-case-resolved"
 
+#: The longest case title, in characters: the model, forms, API, backends and script all read this.
 TITLE_MAX_LENGTH = 80
+
+#: The case events a webhook endpoint can subscribe to.
+WEBHOOK_EVENTS: tuple[str, ...] = ("case.created", "case.resolved", "case.escalated", "case.reopened")
+#: Sent only by "Send test event" on the settings page.
+TEST_EVENT = "ping"
+
+
+class DeliveryStatus(StrEnum):
+    """Where a webhook delivery (one event for one endpoint) stands."""
+
+    PENDING = "pending"
+    RETRYING = "retrying"
+    SENDING = "sending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
+
+
+class AttemptOutcome(StrEnum):
+    """What one attempt at a delivery came to, as logged; also what a delivery job returns."""
+
+    DELIVERED = "delivered"
+    RETRY = "retry"
+    DISABLE = "disable"
+    FAILED = "failed"
+    #: Its worker died before it finished: the sweeper took the delivery back.
+    LOST = "lost"
+    #: Not an attempt: another job had the delivery, or it was not due (never logged).
+    SKIPPED = "skipped"
+
+
+#: Delivery statuses a job may claim.
+CLAIMABLE: frozenset[DeliveryStatus] = frozenset({DeliveryStatus.PENDING, DeliveryStatus.RETRYING})

@@ -13,6 +13,22 @@ HTTP_STATUS = {
 }
 
 
+#: Most characters of a message, and most messages per field, a reply carries.
+MAX_REPLY_MESSAGE = 1000
+MAX_REPLY_ERRORS = 10
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _first(messages: list[str]) -> list[str]:
+    shown = [_clip(m, MAX_REPLY_MESSAGE) for m in messages[:MAX_REPLY_ERRORS]]
+    if len(messages) > MAX_REPLY_ERRORS:
+        shown.append(f"… and {len(messages) - MAX_REPLY_ERRORS} more.")
+    return shown
+
+
 class CaseError(Exception):
     """A case operation was refused and nothing was written.
 
@@ -40,7 +56,12 @@ class CaseError(Exception):
         return HTTP_STATUS[self.kind]
 
     def to_dict(self) -> dict[str, object]:
-        return {"error": self.kind, "message": self.message, "errors": self.errors}
+        """The JSON reply: bounded in size however many problems were found."""
+        return {
+            "error": self.kind,
+            "message": _clip(self.message, MAX_REPLY_MESSAGE),
+            "errors": {field: _first(messages) for field, messages in self.errors.items()},
+        }
 
     def __repr__(self) -> str:
         return f"CaseError({self.message!r}, kind={self.kind!r}, errors={self.errors!r})"

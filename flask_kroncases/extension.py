@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,31 +10,13 @@ from flask import Flask, current_app
 
 from .config import apply_defaults
 from .enums import CaseType, Priority
+from .hooks import AccessCheck, AdminCheck, HostHooks, MessageReader, NameOf, SummaryInput, UrlBuilder, VisibleClause
 from .models import HostSchema, Models, define_models
 from .queueing import JobQueue
 from .services.cases import CaseService
+from .services.delivery import DeliveryService
+from .services.endpoints import EndpointService
 from .services.summaries import SummaryService
-from .services.webhooks import WebhookService
-from .summarizers import SummaryInput
-
-log = logging.getLogger("flask_kroncases")
-
-AccessCheck = Callable[[Any, Any], bool]
-AdminCheck = Callable[[Any], bool]
-UrlBuilder = Callable[[Any], str | None]
-
-_TEXT_ATTRS = ("body", "text", "content", "message", "html")
-_ROLE_ATTRS = ("author_role", "role", "author_type", "sender_type", "sender_role")
-_TIME_ATTRS = ("created_at", "sent_at", "posted_at", "timestamp", "created")
-
-
-def _first_attr(obj: Any, names: tuple[str, ...]) -> Any:
-    for name in names:
-        value = getattr(obj, name, None)
-        if value is not None:
-            return value
-    return None
-
 
 _SCHEMA_ARGS = (
     "db",
@@ -54,8 +35,10 @@ class KronCasesState:
     extension: KronCases
     db: Any
     models: Models
+    hooks: HostHooks
     service: CaseService
-    webhooks: WebhookService
+    endpoints: EndpointService
+    delivery: DeliveryService
     summaries: SummaryService
     jobs: JobQueue
 
@@ -88,13 +71,8 @@ class KronCases:
             "message_conversation_attr": message_conversation_attr,
             "table_prefix": table_prefix,
         }
-        self._access_check: AccessCheck | None = None
-        self._admin_check: AdminCheck | None = None
-        self._conversation_url: UrlBuilder | None = None
-        self._user_name: Callable[[Any], str] | None = None
-        self._message_reader: Callable[[Any], SummaryInput] | None = None
-        self._visible_conversations: Callable[[Any], Any] | None = None
-        self._warned_no_access_hook = False
+        #: The host's callbacks; the services receive this object, never the extension.
+        self.hooks = HostHooks()
         if app is not None:
             self.init_app(app)
 
@@ -130,17 +108,21 @@ class KronCases:
             options["message_conversation_attr"],
         )
         models = define_models(options["db"], host, options["table_prefix"])
+        db = options["db"]
         job_queue = JobQueue(app)
-        webhooks = WebhookService(options["db"], models, self, job_queue)
-        service = CaseService(options["db"], models, self, webhooks)
-        service.summaries = SummaryService(options["db"], models, self, service, job_queue)
+        delivery = DeliveryService(db, models, self.hooks, job_queue)
+        service = CaseService(db, models, self.hooks, delivery)
+        summaries = SummaryService(db, models, self.hooks, service, job_queue)
+        service.summaries = summaries
         app.extensions["kroncases"] = KronCasesState(
             extension=self,
-            db=options["db"],
+            db=db,
             models=models,
+            hooks=self.hooks,
             service=service,
-            webhooks=webhooks,
-            summaries=service.summaries,
+            endpoints=EndpointService(db, models, delivery),
+            delivery=delivery,
+            summaries=summaries,
             jobs=job_queue,
         )
 
@@ -152,91 +134,61 @@ class KronCases:
         app.cli.add_command(cli)
         app.jinja_env.globals["kroncases"] = TemplateHelpers()
 
-    # -- host hooks ------------------------------------------------------
+    # -- host hooks: decorators that fill in ``self.hooks`` ------------------
 
     def conversation_access(self, fn: AccessCheck) -> AccessCheck:
         """Register ``fn(user, conversation) -> bool``: may this user see this conversation?
 
-        Until one is registered, every conversation is refused.
+        Until one is registered, every conversation is refused. Asked at most
+        once per conversation and request.
         """
-        self._access_check = fn
+        self.hooks.conversation_access = fn
         return fn
 
     def admin_check(self, fn: AdminCheck) -> AdminCheck:
         """Register ``fn(user) -> bool``: may this user configure webhooks?"""
-        self._admin_check = fn
+        self.hooks.admin_check = fn
         return fn
 
     def conversation_url(self, fn: UrlBuilder) -> UrlBuilder:
-        """Register ``fn(conversation) -> str``: the host's URL of a conversation."""
-        self._conversation_url = fn
+        """Register ``fn(conversation) -> str``: the host's URL of a conversation.
+
+        A relative URL is joined to ``KRONCASES_BASE_URL`` in webhook bodies.
+        """
+        self.hooks.conversation_url = fn
         return fn
 
-    def user_name(self, fn: Callable[[Any], str]) -> Callable[[Any], str]:
+    def user_name(self, fn: NameOf) -> NameOf:
         """Register ``fn(user) -> str``: how an agent is named in activity entries."""
-        self._user_name = fn
+        self.hooks.user_name = fn
         return fn
 
-    # -- host hook for lists across conversations (agent UI: the cases page) --
-
-    def visible_conversations(self, fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def visible_conversations(self, fn: VisibleClause) -> VisibleClause:
         """Register ``fn(user) -> SQL condition`` on the conversation model (optional).
 
         The same rule as ``conversation_access``, as a ``WHERE`` clause, so the
         cases page can filter and paginate in SQL. Without it the page asks
         ``conversation_access`` once per conversation that has cases.
         """
-        self._visible_conversations = fn
+        self.hooks.visible_conversations = fn
         return fn
 
-    def visible_conversations_clause(self, user: Any) -> Any | None:
-        return self._visible_conversations(user) if self._visible_conversations is not None else None
-
-    def message_reader(self, fn: Callable[[Any], SummaryInput]) -> Callable[[Any], SummaryInput]:
+    def message_reader(self, fn: MessageReader) -> MessageReader:
         """Register ``fn(message) -> SummaryInput``: a host message's author role, text and time.
 
         Without one, the usual attribute names are tried (``body``/``text``/``content``,
         ``author_role``/``role``, ``created_at``/``sent_at``/``posted_at``).
         """
-        self._message_reader = fn
+        self.hooks.message_reader = fn
         return fn
 
     def read_message(self, message: Any) -> SummaryInput:
         """What the summarizers and the thread see of a host message."""
-        if self._message_reader is not None:
-            return self._message_reader(message)
-        return SummaryInput(
-            author_role=str(_first_attr(message, _ROLE_ATTRS) or "customer"),
-            text=str(_first_attr(message, _TEXT_ATTRS) or ""),
-            sent_at=_first_attr(message, _TIME_ATTRS),
-        )
-
-    def check_conversation_access(self, user: Any, conversation: Any) -> bool:
-        if self._access_check is None:
-            if not self._warned_no_access_hook:
-                log.warning("no @conversation_access hook registered: every conversation is refused")
-                self._warned_no_access_hook = True
-            return False
-        return bool(self._access_check(user, conversation))
-
-    def is_admin(self, user: Any) -> bool:
-        if self._admin_check is None or user is None or not getattr(user, "is_authenticated", True):
-            return False
-        return bool(self._admin_check(user))
-
-    def url_for_conversation(self, conversation: Any) -> str | None:
-        return self._conversation_url(conversation) if self._conversation_url else None
+        return self.hooks.read_message(message)
 
     def display_name(self, user: Any) -> str:
-        if user is None:
-            return "Someone"
-        if self._user_name is not None:
-            return self._user_name(user)
-        for attr in ("name", "display_name", "full_name", "username", "email"):
-            value = getattr(user, attr, None)
-            if isinstance(value, str) and value:
-                return value
-        return str(user)
+        """How ``user`` is named in activity entries and webhook bodies."""
+        return self.hooks.display_name(user)
 
     # -- per-app state ---------------------------------------------------
 

@@ -15,8 +15,8 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length
 
-from .enums import CaseType, Priority
-from .services.webhooks import EVENTS
+from .enums import TITLE_MAX_LENGTH, CaseType, Priority
+from .enums import WEBHOOK_EVENTS as EVENTS
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -74,9 +74,12 @@ class CaseForm(FlaskForm):
 
     title = StringField(
         "Title",
-        validators=[DataRequired("Enter a title."), Length(max=80, message="Keep the title to 80 characters or fewer.")],
+        validators=[
+            DataRequired("Enter a title."),
+            Length(max=TITLE_MAX_LENGTH, message=f"Keep the title to {TITLE_MAX_LENGTH} characters or fewer."),
+        ],
         filters=[_strip],
-        render_kw={"maxlength": 80, "autocomplete": "off"},
+        render_kw={"maxlength": TITLE_MAX_LENGTH, "autocomplete": "off"},
     )
     case_type = SelectField(
         "Case Type", choices=_choices(CaseType), default=CaseType.GENERAL.value

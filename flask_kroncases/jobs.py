@@ -51,13 +51,13 @@ def job_context() -> Iterator[Any]:
 def deliver_webhook(delivery_id: int) -> str:
     """One attempt at one webhook delivery."""
     with job_context() as state:
-        return state.webhooks.deliver(delivery_id)  # type: ignore[no-any-return]
+        return state.delivery.deliver(delivery_id)  # type: ignore[no-any-return]
 
 
 def sweep() -> int:
     """Enqueue due webhook deliveries that no job holds."""
     with job_context() as state:
-        return state.webhooks.sweep()  # type: ignore[no-any-return]
+        return state.delivery.sweep()  # type: ignore[no-any-return]
 
 
 def suggest(suggestion_id: str) -> str | None:

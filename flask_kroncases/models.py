@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import orm
 
-from .enums import CaseType, Priority, Status
+from .enums import TITLE_MAX_LENGTH, CaseType, Priority, Status
 
 
 def utcnow() -> datetime:
@@ -93,12 +93,14 @@ def coerce_key(column_type: Any, raw: Any) -> Any | None:
     except (ValueError, TypeError, AttributeError, NotImplementedError):
         return None
     if python_type is int:
-        if isinstance(raw, str) and raw.strip().isdigit() and len(raw.strip()) < 30:
-            raw = int(raw.strip())
+        # Only ASCII digits: str.isdigit() and int() also take "²" and "１４".
+        if isinstance(raw, str):
+            text = raw.strip()
+            raw = int(text) if text.isascii() and text.isdigit() and len(text) < 30 else None
         if not isinstance(raw, int):
             return None
         limit = 2**63 if isinstance(column_type, sa.BigInteger) else 2**31
-        return raw if -limit <= raw < limit else None
+        return raw if 0 <= raw < limit else None
     if python_type is str:
         if isinstance(raw, int):
             raw = str(raw)
@@ -237,7 +239,7 @@ def _build(db: Any, host: HostSchema, p: str) -> Models:
 
         id = sa.Column(sa.Integer, primary_key=True)
         conversation_id = _fk(conv, ondelete="CASCADE", nullable=False, index=True)
-        title = sa.Column(sa.String(80), nullable=False)
+        title = sa.Column(sa.String(TITLE_MAX_LENGTH), nullable=False)
         case_type = sa.Column(sa.String(16), nullable=False, default=CaseType.GENERAL.value)
         priority = sa.Column(sa.String(16), nullable=False, default=Priority.MEDIUM.value)
         status = sa.Column(sa.String(16), nullable=False, default=Status.OPEN.value, index=True)
@@ -427,7 +429,7 @@ def _build(db: Any, host: HostSchema, p: str) -> Models:
         requested_by_id = _fk(user, ondelete="CASCADE", nullable=True)
         message_ids = sa.Column(sa.JSON, nullable=False)
         status = sa.Column(sa.String(16), nullable=False, default="pending")
-        title = sa.Column(sa.String(80), nullable=True)
+        title = sa.Column(sa.String(TITLE_MAX_LENGTH), nullable=True)
         summary = sa.Column(sa.Text, nullable=True)
         source = sa.Column(sa.String(32), nullable=True)
         error = sa.Column(sa.Text, nullable=True)

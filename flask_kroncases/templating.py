@@ -25,7 +25,8 @@ from typing import Any
 from flask import current_app, g, render_template, url_for
 from markupsafe import Markup, escape
 
-from .enums import TITLE_MAX_LENGTH, CaseType, Priority, Status
+from .config import template_name
+from .enums import TITLE_MAX_LENGTH, CaseAction, CaseType, Priority, Status
 from .models import as_utc
 
 
@@ -53,12 +54,16 @@ class TemplateHelpers:
     """Exposed to Jinja as ``kroncases``; stateless, so one serves every app."""
 
     CaseType = CaseType
+    CaseAction = CaseAction
     Priority = Priority
     Status = Status
 
     @property
     def _state(self) -> Any:
         return current_app.extensions["kroncases"]
+
+    def _template(self, name: str) -> str:
+        return template_name(current_app.config, name)
 
     def _partial(self, name: str, **context: Any) -> Markup:
         """Render a small partial straight through Jinja.
@@ -68,7 +73,7 @@ class TemplateHelpers:
         per message or per list row. Partials use only what they are given and
         the environment's globals; hosts still override them by path.
         """
-        return Markup(current_app.jinja_env.get_template(name).render(context))
+        return Markup(current_app.jinja_env.get_template(self._template(name)).render(context))
 
     def _cache(self) -> dict[Any, Any]:
         cache: dict[Any, Any] | None = g.get("_kroncases_cache")
@@ -78,7 +83,7 @@ class TemplateHelpers:
 
     def assets(self) -> Markup:
         """Styles, script and the CSRF token the script sends with every change."""
-        return Markup(render_template("kroncases/_assets.html"))
+        return Markup(render_template(self._template("assets")))
 
     def csrf_token(self) -> str:
         """The CSRF token, whether or not the host set up ``CSRFProtect`` (its ``csrf_token`` global)."""
@@ -90,7 +95,7 @@ class TemplateHelpers:
 
     def cases(self, conversation: Any) -> list[Any]:
         service = self._state.service
-        key = ("cases", service._conversation_key(conversation))
+        key = ("cases", service.conversation_key(conversation))
         cache = self._cache()
         if key not in cache:
             cache[key] = service.for_conversation(conversation)
@@ -113,15 +118,16 @@ class TemplateHelpers:
 
     def panel(self, conversation: Any) -> Markup:
         """The Support Cases accordion for the conversation's sidebar."""
-        return Markup(render_template("kroncases/_panel.html", **self.panel_context(conversation)))
+        return Markup(render_template(self._template("panel"), **self.panel_context(conversation)))
 
     def panel_context(self, conversation: Any) -> dict[str, Any]:
         state = self._state
         return {
             "conversation": conversation,
-            "conversation_key": _plain(state.service._conversation_key(conversation)),
+            "conversation_key": _plain(state.service.conversation_key(conversation)),
             "cases": self.cases(conversation),
-            "display_name": state.extension.display_name,
+            "display_name": state.hooks.display_name,
+            "actions": state.service.actions,
         }
 
     # -- messages -------------------------------------------------------------
@@ -149,7 +155,7 @@ class TemplateHelpers:
         return Markup('<span class="kc-indicator-slot" data-kc-indicator-slot>') + inner + Markup("</span>")
 
     def indicator_for(self, case: Any, message_key: str) -> Markup:
-        return self._partial("kroncases/_message_indicator.html", case=case, message_key=message_key)
+        return self._partial("message_indicator", case=case, message_key=message_key)
 
     # -- the thread -------------------------------------------------------------
 
@@ -162,7 +168,7 @@ class TemplateHelpers:
         naive datetimes are taken as UTC.
         """
         entries = self.activity_entries(conversation)
-        read = self._state.extension.read_message
+        read = self._state.hooks.read_message
         items: list[ThreadItem] = []
         index = 0
         for message in messages:
@@ -179,7 +185,7 @@ class TemplateHelpers:
 
     def activity_entries(self, conversation: Any) -> list[Any]:
         service = self._state.service
-        key = ("activity", service._conversation_key(conversation))
+        key = ("activity", service.conversation_key(conversation))
         cache = self._cache()
         if key not in cache:
             cache[key] = service.activity_for(conversation)
@@ -188,9 +194,9 @@ class TemplateHelpers:
     def activity_entry(self, entry: Any) -> Markup:
         """One activity entry as a thread item (an ``<li>``)."""
         return self._partial(
-            "kroncases/_activity_entry.html",
+            "activity_entry",
             entry=entry,
-            display_name=self._state.extension.display_name,
+            display_name=self._state.hooks.display_name,
             at=as_utc(entry.created_at),
         )
 
@@ -198,7 +204,7 @@ class TemplateHelpers:
         """The conversation's case activity as thread entries, for hosts that list it apart."""
         return Markup(
             render_template(
-                "kroncases/_activity.html",
+                self._template("activity"),
                 entries=[self.activity_entry(e) for e in self.activity_entries(conversation)],
             )
         )
@@ -210,11 +216,11 @@ class TemplateHelpers:
         from .forms import CaseForm
 
         state = self._state
-        key = _plain(state.service._conversation_key(conversation))
+        key = _plain(state.service.conversation_key(conversation))
         api = current_app.config["KRONCASES_URL_PREFIX"].rstrip("/") + "/api"
         return Markup(
             render_template(
-                "kroncases/_case_form.html",
+                self._template("case_form"),
                 form=CaseForm(formdata=None),
                 conversation=conversation,
                 conversation_key=key,
@@ -239,7 +245,7 @@ class TemplateHelpers:
 
     def labels(self, conversation: Any) -> list[str]:
         service = self._state.service
-        key = service._conversation_key(conversation)
+        key = service.conversation_key(conversation)
         known = self._cache().setdefault("labels", {})
         if key not in known:
             known.update(service.labels_for([conversation]))
@@ -247,8 +253,8 @@ class TemplateHelpers:
 
     def badges(self, conversation: Any) -> Markup:
         """The ``support-case`` / ``support-case-resolved`` badges for a list row."""
-        key = _plain(self._state.service._conversation_key(conversation))
-        return self._partial("kroncases/_badges.html", labels=self.labels(conversation), conversation_key=key)
+        key = _plain(self._state.service.conversation_key(conversation))
+        return self._partial("badges", labels=self.labels(conversation), conversation_key=key)
 
     def cases_url(self, **filters: Any) -> str:
         """The cases page (every case the agent may see), with optional filters."""
@@ -264,11 +270,11 @@ class TemplateHelpers:
 
     def conversation_url(self, conversation: Any) -> str | None:
         """The host's URL of a conversation (its ``conversation_url`` hook), or None."""
-        return self._state.extension.url_for_conversation(conversation)  # type: ignore[no-any-return]
+        return self._state.hooks.url_for_conversation(conversation)  # type: ignore[no-any-return]
 
     def case_link(self, case: Any) -> str | None:
         """Where a case lives in the host: its conversation, at its first message."""
-        url = self._state.extension.url_for_conversation(case.conversation)
+        url = self._state.hooks.url_for_conversation(case.conversation)
         if not url:
             return None
         ids = case.message_ids

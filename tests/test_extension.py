@@ -120,7 +120,7 @@ def test_without_an_access_hook_every_conversation_is_refused(tmp_path):
         classic.db.session.commit()
         with pytest.raises(CaseError) as info:
             cases.create_case(conv, [message], title="x", by=agent)
-        assert info.value.kind == "forbidden"
+        assert info.value.kind == "not_found"
 
 
 def test_user_name_hook_names_agents(tmp_path):

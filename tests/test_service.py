@@ -92,7 +92,7 @@ def test_message_of_another_conversation_is_refused(app, cases, desk, ctx):
     with pytest.raises(CaseError) as info:
         create(cases, desk, message_keys=[desk.messages[0], desk.other_messages[0]])
     assert info.value.kind == "invalid"
-    assert info.value.errors["messages"] == [f"Message {desk.other_messages[0]} belongs to another conversation."]
+    assert info.value.errors["messages"] == [f"Message {desk.other_messages[0]} is not in this conversation."]
     assert table_counts(app, cases) == before
     assert not cases.state.db.session.new
 
@@ -101,7 +101,7 @@ def test_unknown_message_key_is_refused(app, cases, desk, ctx, host):
     missing = 987654 if host.__name__.endswith("classic") else "00000000-0000-4000-8000-000000000000"
     with pytest.raises(CaseError) as info:
         cases.create_case(desk.conv(desk.conversation), [missing], title="t", by=desk.user(desk.agent))
-    assert info.value.errors["messages"] == [f"Message {missing} does not exist."]
+    assert info.value.errors["messages"] == [f"Message {missing} is not in this conversation."]
 
 
 def test_message_already_in_a_case_is_a_conflict(app, cases, desk, ctx):
@@ -118,7 +118,9 @@ def test_conversation_the_actor_may_not_see_is_refused(app, cases, desk, ctx):
     before = table_counts(app, cases)
     with pytest.raises(CaseError) as info:
         create(cases, desk, by=desk.user(desk.outsider))
-    assert info.value.kind == "forbidden" and info.value.http_status == 403
+    # Refused like a conversation that does not exist: the refusal tells nothing.
+    assert info.value.kind == "not_found" and info.value.http_status == 404
+    assert info.value.message == "This conversation does not exist."
     assert table_counts(app, cases) == before
 
 
@@ -209,7 +211,7 @@ def test_changes_by_someone_who_may_not_see_the_conversation_are_refused(app, ca
     ):
         with pytest.raises(CaseError) as info:
             call()
-        assert info.value.kind == "forbidden"
+        assert (info.value.kind, info.value.message) == ("not_found", "This case does not exist.")
     assert table_counts(app, cases) == before
 
 

@@ -158,12 +158,19 @@ def test_without_redis_the_suggestion_is_made_in_the_request(app, cases, desk, a
 def test_suggestions_respect_access(app, cases, desk, api_as):
     agent = api_as(desk.agent)
     outsider = api_as(desk.outsider)
-    assert ask(outsider, desk).status_code == 403
+    hidden = ask(outsider, desk)
+    assert hidden.status_code == 404 and hidden.json["message"] == "This conversation does not exist."
     mine = ask(agent, desk).json["suggestion"]
-    assert outsider.get(f"/suggestions/{mine['id']}").status_code == 403
-    assert agent.get("/suggestions/doesnotexist").status_code == 404
+    foreign_eyes = outsider.get(f"/suggestions/{mine['id']}")
+    missing = outsider.get(f"/suggestions/{'0' * 32}")
+    assert foreign_eyes.status_code == missing.status_code == 404
+    assert foreign_eyes.get_data() == missing.get_data()
+    for bad in ("doesnotexist", "%00", "%C2%B2", "A" * 32, "0" * 33):
+        response = agent.get(f"/suggestions/{bad}")
+        assert response.status_code == 404 and response.json["error"] == "not_found", bad
     foreign = ask(agent, desk, [desk.messages[0], desk.other_messages[0]])
-    assert foreign.status_code == 400 and "belongs to another conversation" in foreign.json["errors"]["messages"][0]
+    assert foreign.status_code == 400
+    assert foreign.json["errors"]["messages"] == [f"Message {desk.other_messages[0]} is not in this conversation."]
     assert ask(agent, desk, []).status_code == 400
     with app.app_context():
         assert cases.state.db.session.scalar(sa.select(sa.func.count()).select_from(cases.models.Suggestion)) == 1

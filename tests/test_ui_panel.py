@@ -96,7 +96,7 @@ def test_case_form_service_errors_land_on_their_fields(app: Flask, cases: KronCa
     foreign = form_data(desk, token, message_ids=str(desk.other_messages[0]))
     response = client.post(FORM.format(desk.conversation), data=foreign, headers=JSON)
     assert response.status_code == 400
-    assert "belongs to another conversation" in response.json["errors"]["messages"][0]
+    assert response.json["errors"]["messages"] == [f"Message {desk.other_messages[0]} is not in this conversation."]
 
 
 def test_double_submit_creates_one_case(app: Flask, cases: KronCases, desk: Desk) -> None:
@@ -129,18 +129,28 @@ def test_agent_who_may_not_see_the_conversation_is_refused_everywhere(
         case_id = case.id
     outsider, token = client_for(app, desk, desk.outsider)
     conv = desk.conversation
-    assert outsider.post(FORM.format(conv), data=form_data(desk, token), headers=JSON).status_code == 403
-    assert outsider.post(FORM.format(conv), data=form_data(desk, token)).status_code == 403
-    assert outsider.get(f"/kroncases/conversations/{conv}/fragments").status_code == 403
+    missing = "987654" if isinstance(conv, int) else "00000000-0000-4000-8000-000000000000"
+
+    def same_as_missing(request: Any) -> None:
+        """Refused exactly like something that does not exist: same status, same body."""
+        seen, gone = request(conv, case_id), request(missing, 99999)
+        assert seen.status_code == gone.status_code == 404
+        assert seen.get_data() == gone.get_data()
+
+    same_as_missing(lambda c, _: outsider.post(FORM.format(c), data=form_data(desk, token), headers=JSON))
+    same_as_missing(lambda c, _: outsider.post(FORM.format(c), data=form_data(desk, token)))
+    same_as_missing(lambda c, _: outsider.post(FORM.format(c), data=form_data(desk, token, title="")))
+    same_as_missing(lambda c, _: outsider.get(f"/kroncases/conversations/{c}/fragments"))
     api = "/kroncases/api"
-    assert outsider.get(f"{api}/conversations/{conv}/cases").status_code == 403
-    assert outsider.get(f"{api}/cases/{case_id}").status_code == 403
-    for path, body in (("status", {"status": "pending"}), ("resolve", {}), ("reopen", {}), ("escalate", {"reason": "x"})):
-        response = outsider.post(f"{api}/cases/{case_id}/{path}", json=body, headers={"X-CSRFToken": token})
-        assert response.status_code == 403, path
-    suggest = outsider.post(f"{api}/conversations/{conv}/suggestions", json={"message_ids": [str(desk.messages[0])]},
-                            headers={"X-CSRFToken": token})
-    assert suggest.status_code in (403, 404)
+    same_as_missing(lambda c, _: outsider.get(f"{api}/conversations/{c}/cases"))
+    same_as_missing(lambda _, k: outsider.get(f"{api}/cases/{k}"))
+    for path, body in (("status", {"status": "pending"}), ("resolve", {}), ("reopen", {}), ("escalate", {"reason": "x"}),
+                       ("summary", {})):
+        same_as_missing(lambda _, k: outsider.post(f"{api}/cases/{k}/{path}", json=body,  # noqa: B023
+                                                   headers={"X-CSRFToken": token}))
+    same_as_missing(lambda c, _: outsider.post(f"{api}/conversations/{c}/suggestions",
+                                               json={"message_ids": [str(desk.messages[0])]},
+                                               headers={"X-CSRFToken": token}))
     page = outsider.get("/kroncases/cases").get_data(as_text=True)
     assert "Hidden" not in page and f"#{case_id}" not in page
     # Unknown conversations are 404; signed-out visitors get 401 (JSON) or the login redirect.

@@ -1,29 +1,32 @@
 """The JSON API for cases: the same operations as the service, for the UI script.
 
-Every route needs a signed-in user (401 otherwise); every change needs the CSRF
-token in the ``X-CSRFToken`` header; access is decided by the host's
-``conversation_access`` hook. Refusals are JSON ``{"error", "message",
-"errors"}`` with 400, 403, 404 or 409.
+Every route needs a signed-in user (401 otherwise) and every change a valid
+CSRF token (Flask-WTF: the ``X-CSRFToken`` header). Access is the service's
+to decide: what the agent may not see answers 404 exactly like what does not
+exist. Every answer under the prefix is JSON, also an unknown route (404), a
+wrong method (405) or a body that is too large (413): ``{"error", "message",
+"errors"}``.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from flask_wtf.csrf import CSRFError, validate_csrf
+from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import InterfaceError, OperationalError
-from wtforms import ValidationError
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from ..errors import CaseError
-from ..services.cases import describe_case, unwrap_user
-from ..services.summaries import describe_suggestion
+from ..services.serialization import describe_case, describe_suggestion
+from . import limit_body, protect_csrf
 
 api = Blueprint("kroncases_api", __name__)
 
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 def _state() -> Any:
@@ -35,22 +38,33 @@ def _json_error(status: int, kind: str, message: str, errors: dict[str, list[str
 
 
 @api.before_request
-def _require_user_and_csrf() -> ResponseReturnValue | None:
+def _guard() -> ResponseReturnValue | None:
+    if request.endpoint == "kroncases_api.no_such_route":
+        return None  # unknown URLs answer 404/405 whoever asks
     if not current_user.is_authenticated:
         return _json_error(401, "unauthorized", "Sign in to work with cases.")
-    if request.method in _SAFE_METHODS or not current_app.config.get("WTF_CSRF_ENABLED", True):
-        return None
-    token = request.headers.get("X-CSRFToken") or request.headers.get("X-CSRF-Token")
-    try:
-        validate_csrf(token)
-    except ValidationError as exc:
-        return _json_error(400, "csrf", f"{exc.args[0] if exc.args else 'Bad CSRF token.'} Reload the page and try again.")
+    limit_body()
+    protect_csrf()
     return None
 
 
 @api.errorhandler(CaseError)
 def _case_error(exc: CaseError) -> ResponseReturnValue:
     return jsonify(exc.to_dict()), exc.http_status
+
+
+@api.errorhandler(CSRFError)
+def _csrf_error(exc: CSRFError) -> ResponseReturnValue:
+    return _json_error(400, "csrf", f"{exc.description} Reload the page and try again.")
+
+
+@api.errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> ResponseReturnValue:
+    kinds = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+    code = exc.code or 500
+    response = jsonify(error=kinds.get(code, "invalid"), message=exc.description, errors={})
+    headers = {"Allow": ", ".join(exc.valid_methods)} if isinstance(exc, MethodNotAllowed) and exc.valid_methods else {}
+    return response, code, headers
 
 
 @api.errorhandler(OperationalError)
@@ -63,38 +77,38 @@ def _database_unavailable(exc: Exception) -> ResponseReturnValue:
     return response, 503, {"Retry-After": "2"}
 
 
-@api.errorhandler(CSRFError)
-def _csrf_error(exc: CSRFError) -> ResponseReturnValue:
-    return _json_error(400, "csrf", f"{exc.description} Reload the page and try again.")
-
-
 def _body() -> dict[str, Any]:
-    data = request.get_json(silent=True)
+    """The request's JSON object; anything else (bad JSON, too deep, not an object) is a 400."""
+    raw = request.get_data(cache=True)
+    try:
+        data = json.loads(raw) if raw else None
+    except (ValueError, RecursionError):
+        data = None
     if not isinstance(data, dict):
         raise CaseError("Send a JSON object as the request body.")
     return data
 
 
+def _id_list(data: dict[str, Any], name: str) -> list[Any]:
+    value = data.get(name)
+    return value if isinstance(value, list) else []
+
+
 def _describe(case: Any) -> dict[str, Any]:
-    extension = _state().extension
-    return describe_case(case, conversation_url=extension.url_for_conversation(case.conversation))
+    return describe_case(case, conversation_url=_state().hooks.url_for_conversation(case.conversation))
 
 
 @api.post("/conversations/<conversation_key>/cases")
 def create_case(conversation_key: str) -> ResponseReturnValue:
-    service = _state().service
-    conversation = service.conversation(conversation_key)
-    service.require_access(current_user, conversation)
     data = _body()
-    message_ids = data.get("message_ids")
-    case = service.create_case(
-        conversation,
-        message_ids if isinstance(message_ids, list) else [],
+    case = _state().service.create_case(
+        conversation_key,
+        _id_list(data, "message_ids"),
         title=data.get("title"),
         case_type=data.get("case_type", "general"),
         priority=data.get("priority", "medium"),
         summary=data.get("summary"),
-        by=unwrap_user(current_user),
+        by=current_user,
     )
     return jsonify(case=_describe(case)), 201
 
@@ -102,49 +116,39 @@ def create_case(conversation_key: str) -> ResponseReturnValue:
 @api.get("/conversations/<conversation_key>/cases")
 def list_cases(conversation_key: str) -> ResponseReturnValue:
     service = _state().service
-    conversation = service.conversation(conversation_key)
-    cases = service.for_conversation(conversation, by=current_user)
+    cases = service.for_conversation(service.conversation(conversation_key, by=current_user))
     return jsonify(cases=[_describe(case) for case in cases])
 
 
-@api.get("/cases/<int:case_id>")
-def get_case(case_id: int) -> ResponseReturnValue:
-    case = _state().service.get_case(case_id, by=current_user)
+@api.get("/cases/<case_id>")
+def get_case(case_id: str) -> ResponseReturnValue:
+    return jsonify(case=_describe(_state().service.get_case(case_id, by=current_user)))
+
+
+@api.post("/cases/<case_id>/status")
+def set_status(case_id: str) -> ResponseReturnValue:
+    case = _state().service.set_status(case_id, _body().get("status"), by=current_user)
     return jsonify(case=_describe(case))
 
 
-@api.post("/cases/<int:case_id>/status")
-def set_status(case_id: int) -> ResponseReturnValue:
-    service = _state().service
-    case = service.get_case(case_id, by=current_user)
-    case = service.set_status(case, _body().get("status"), by=current_user)
+@api.post("/cases/<case_id>/resolve")
+def resolve(case_id: str) -> ResponseReturnValue:
+    return jsonify(case=_describe(_state().service.resolve(case_id, by=current_user)))
+
+
+@api.post("/cases/<case_id>/reopen")
+def reopen(case_id: str) -> ResponseReturnValue:
+    return jsonify(case=_describe(_state().service.reopen(case_id, by=current_user)))
+
+
+@api.post("/cases/<case_id>/escalate")
+def escalate(case_id: str) -> ResponseReturnValue:
+    case = _state().service.escalate(case_id, by=current_user, reason=_body().get("reason"))
     return jsonify(case=_describe(case))
 
 
-@api.post("/cases/<int:case_id>/resolve")
-def resolve(case_id: int) -> ResponseReturnValue:
-    service = _state().service
-    case = service.resolve(service.get_case(case_id, by=current_user), by=current_user)
-    return jsonify(case=_describe(case))
-
-
-@api.post("/cases/<int:case_id>/reopen")
-def reopen(case_id: int) -> ResponseReturnValue:
-    service = _state().service
-    case = service.reopen(service.get_case(case_id, by=current_user), by=current_user)
-    return jsonify(case=_describe(case))
-
-
-@api.post("/cases/<int:case_id>/escalate")
-def escalate(case_id: int) -> ResponseReturnValue:
-    service = _state().service
-    case = service.get_case(case_id, by=current_user)
-    case = service.escalate(case, by=current_user, reason=_body().get("reason"))
-    return jsonify(case=_describe(case))
-
-
-@api.post("/cases/<int:case_id>/summary")
-def regenerate_summary(case_id: int) -> ResponseReturnValue:
+@api.post("/cases/<case_id>/summary")
+def regenerate_summary(case_id: str) -> ResponseReturnValue:
     """Regenerate summary: a job replaces it; the answer is the case as it is now."""
     case = _state().summaries.regenerate(case_id, by=current_user)
     return jsonify(case=_describe(case)), 202
@@ -153,12 +157,8 @@ def regenerate_summary(case_id: int) -> ResponseReturnValue:
 @api.post("/conversations/<conversation_key>/suggestions")
 def request_suggestion(conversation_key: str) -> ResponseReturnValue:
     """Start a title and summary suggestion for the selected messages (the form polls it)."""
-    state = _state()
-    conversation = state.service.conversation(conversation_key)
-    state.service.require_access(current_user, conversation)
-    message_ids = _body().get("message_ids")
-    row = state.summaries.request_suggestion(
-        conversation, message_ids if isinstance(message_ids, list) else [], by=current_user
+    row = _state().summaries.request_suggestion(
+        conversation_key, _id_list(_body(), "message_ids"), by=current_user
     )
     return jsonify(suggestion=describe_suggestion(row)), 202
 
@@ -167,3 +167,21 @@ def request_suggestion(conversation_key: str) -> ResponseReturnValue:
 def get_suggestion(suggestion_id: str) -> ResponseReturnValue:
     row = _state().summaries.get_suggestion(suggestion_id, by=current_user)
     return jsonify(suggestion=describe_suggestion(row))
+
+
+@api.route("/", defaults={"rest": ""}, methods=_ANY_METHOD)
+@api.route("/<path:rest>", methods=_ANY_METHOD)
+def no_such_route(rest: str) -> ResponseReturnValue:
+    """Under the API prefix even a wrong URL or method answers JSON: 405 where another method fits, else 404."""
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    allowed: set[str] = set()
+    for method in _ANY_METHOD:
+        try:
+            rule, _ = adapter.match(request.path, method=method, return_rule=True)
+        except HTTPException:
+            continue
+        if rule.endpoint != request.endpoint:
+            allowed |= rule.methods or set()
+    if allowed:
+        raise MethodNotAllowed(valid_methods=sorted(allowed))
+    raise NotFound("There is no such API route.")

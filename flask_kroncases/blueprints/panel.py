@@ -1,23 +1,26 @@
 """HTML side of the agent UI: the case form POST, page fragments and the cases page.
 
-Mounted at ``KRONCASES_URL_PREFIX``. Every route needs a signed-in user and the
-host's ``conversation_access`` says yes for the conversation (403 otherwise, 404
-for one that does not exist). The case form is a Flask-WTF form: its CSRF token
-is checked whether or not the host enabled ``CSRFProtect``.
+Mounted at ``KRONCASES_URL_PREFIX``. Every route needs a signed-in user; the
+service decides access, and a conversation the agent may not see answers 404
+like one that does not exist. The case form is a Flask-WTF form: its CSRF
+token is checked whether or not the host enabled ``CSRFProtect``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request
+from flask import Blueprint, current_app, jsonify, redirect, request
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..errors import CaseError
 from ..forms import CaseForm
-from ..services.cases import describe_case, unwrap_user
+from ..hooks import unwrap_user
+from ..services.serialization import describe_case
+from . import limit_body, protect_csrf, render
 
 panel = Blueprint("kroncases_panel", __name__)
 
@@ -41,16 +44,18 @@ def _wants_json() -> bool:
 def _error(status: int, kind: str, message: str, errors: dict[str, list[str]] | None = None) -> ResponseReturnValue:
     if _wants_json() or request.endpoint == "kroncases_panel.fragments":
         return jsonify(error=kind, message=message, errors=errors or {}), status
-    return render_template("kroncases/error.html", message=message, status=status), status
+    return render("error_page", message=message, status=status), status
 
 
 @panel.before_request
 def _require_user() -> ResponseReturnValue | None:
-    if current_user.is_authenticated:
-        return None
-    if _wants_json() or request.method != "GET":
-        return _error(401, "unauthorized", "Sign in to work with cases.")
-    return current_app.login_manager.unauthorized()  # type: ignore[attr-defined, no-any-return]
+    if not current_user.is_authenticated:
+        if _wants_json() or request.method != "GET":
+            return _error(401, "unauthorized", "Sign in to work with cases.")
+        return current_app.login_manager.unauthorized()  # type: ignore[attr-defined, no-any-return]
+    limit_body()
+    protect_csrf()
+    return None
 
 
 @panel.errorhandler(CaseError)
@@ -60,14 +65,13 @@ def _case_error(exc: CaseError) -> ResponseReturnValue:
 
 @panel.errorhandler(CSRFError)
 def _csrf_error(exc: CSRFError) -> ResponseReturnValue:
-    return _error(400, "csrf", f"{exc.description} Reload the page and try again.")
+    return _error(400, "csrf", f"The form expired or lacks its security token ({exc.description}) "
+                  "Reload the page and try again.")
 
 
-def _conversation(conversation_key: str) -> Any:
-    service = _state().service
-    conversation = service.conversation(conversation_key)
-    service.require_access(current_user, conversation)
-    return conversation
+@panel.errorhandler(RequestEntityTooLarge)
+def _too_large(exc: RequestEntityTooLarge) -> ResponseReturnValue:
+    return _error(413, "too_large", "This request is too large; nothing was saved.")
 
 
 def fragments_for(conversation: Any) -> dict[str, Any]:
@@ -83,7 +87,7 @@ def fragments_for(conversation: Any) -> dict[str, Any]:
     context = helpers.panel_context(conversation)
     context["cases"] = cases
     return {
-        "panel": render_template("kroncases/_panel.html", **context),
+        "panel": render("panel", **context),
         "messages": messages,
         "activity": [
             {"id": entry.id, "html": str(helpers.activity_entry(entry))}
@@ -97,18 +101,20 @@ def fragments_for(conversation: Any) -> dict[str, Any]:
 @panel.get("/conversations/<conversation_key>/fragments")
 def fragments(conversation_key: str) -> ResponseReturnValue:
     """The conversation's case parts as HTML, so actions update the page without a reload."""
-    return jsonify(fragments_for(_conversation(conversation_key)))
+    return jsonify(fragments_for(_state().service.conversation(conversation_key, by=current_user)))
 
 
 @panel.post("/conversations/<conversation_key>/case-form")
 def create_case(conversation_key: str) -> ResponseReturnValue:
     """Create a case from the case form; JSON for the script, HTML without it."""
-    conversation = _conversation(conversation_key)
+    service = _state().service
+    # Access first, so a refused form tells nothing; create_case's own check is answered from memory.
+    conversation = service.conversation(conversation_key, by=current_user)
     form = CaseForm()
     as_json = _wants_json()
     if form.validate_on_submit():
         try:
-            case = _state().service.create_case(
+            case = service.create_case(
                 conversation,
                 form.selected_message_ids(),
                 title=form.title.data,
@@ -119,10 +125,10 @@ def create_case(conversation_key: str) -> ResponseReturnValue:
             )
         except CaseError as exc:
             return _form_refused(form, conversation, exc.http_status, exc.kind, exc.message, exc.errors, as_json)
+        url = _state().hooks.url_for_conversation(conversation)
         if as_json:
-            url = _state().extension.url_for_conversation(case.conversation)
             return jsonify(case=describe_case(case, conversation_url=url), fragments=fragments_for(conversation)), 201
-        return redirect(_state().extension.url_for_conversation(conversation) or _helpers().cases_url(), 303)
+        return redirect(url or _helpers().cases_url(), 303)
 
     errors = {name: list(messages) for name, messages in form.errors.items()}
     if "csrf_token" in errors:
@@ -148,8 +154,8 @@ def _form_refused(
     for name in _FORM_FIELDS:
         if name in errors:
             getattr(form, name).errors = list(errors[name])
-    return render_template(
-        "kroncases/case_form_page.html",
+    return render(
+        "case_form_page",
         form=form,
         conversation=conversation,
         message=message,
@@ -174,4 +180,4 @@ def cases() -> ResponseReturnValue:
     result = _state().service.search_cases(
         unwrap_user(current_user), **filters, page=page_number, per_page=current_app.config["KRONCASES_PER_PAGE"]
     )
-    return render_template("kroncases/cases.html", result=result, filters=filters)
+    return render("cases_page", result=result, filters=filters)

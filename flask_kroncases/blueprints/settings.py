@@ -4,35 +4,37 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
+from ..enums import WEBHOOK_EVENTS as EVENTS
 from ..errors import CaseError
 from ..forms import ActionForm, WebhookEndpointForm
-from ..services.cases import unwrap_user
-from ..services.webhooks import EVENTS
 from ..webhooks import mask_secret
+from . import limit_body, protect_csrf, render
 
 settings = Blueprint("kroncases_settings", __name__)
 
 
 def _webhooks() -> Any:
-    return current_app.extensions["kroncases"].webhooks
+    return current_app.extensions["kroncases"].endpoints
 
 
 @settings.before_request
 def _admins_only() -> ResponseReturnValue | None:
     if not current_user.is_authenticated:
         return current_app.login_manager.unauthorized()  # type: ignore[attr-defined, no-any-return]
-    if not current_app.extensions["kroncases"].extension.is_admin(unwrap_user(current_user)):
+    if not current_app.extensions["kroncases"].hooks.is_admin(current_user):
         abort(403)
+    limit_body()
+    protect_csrf()
     return None
 
 
 @settings.errorhandler(CaseError)
 def _not_found(exc: CaseError) -> ResponseReturnValue:
-    return render_template("kroncases/settings/error.html", error=exc), exc.http_status
+    return render("webhook_settings_error", error=exc), exc.http_status
 
 
 def _render(endpoint: Any = None, form: WebhookEndpointForm | None = None, *, secret: str | None = None,
@@ -44,8 +46,8 @@ def _render(endpoint: Any = None, form: WebhookEndpointForm | None = None, *, se
     if form is None:
         form = WebhookEndpointForm(obj=endpoint) if endpoint is not None else WebhookEndpointForm()
     deliveries = service.deliveries(endpoint, limit=50) if endpoint is not None and endpoint.id else []
-    return render_template(
-        "kroncases/settings/webhooks.html",
+    return render(
+        "webhook_settings",
         endpoints=endpoints,
         endpoint=endpoint,
         form=form,

@@ -9,15 +9,14 @@ signal. Every refusal is a :class:`~flask_kroncases.errors.CaseError`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import selectinload
-from sqlalchemy.orm.exc import StaleDataError
 
 from .. import signals
 from ..enums import (
@@ -27,28 +26,26 @@ from ..enums import (
     TITLE_MAX_LENGTH,
     TRANSITIONS,
     ActivityKind,
+    CaseAction,
     CaseType,
     Priority,
     Status,
 )
 from ..errors import CaseError
-from ..models import Models, as_utc, coerce_key, storable, utcnow
+from ..hooks import HostHooks, is_signed_in, unwrap_user
+from ..models import Models, coerce_key, storable, utcnow
 from . import activity as activity_service
 from . import labels as label_service
+from .delivery import DeliveryService
+from .unit_of_work import UnitOfWork
 
 if TYPE_CHECKING:
-    from ..extension import KronCases
     from .summaries import SummaryService
-    from .webhooks import WebhookService
 
 
 UNSTORABLE = "This text holds characters that cannot be stored (NUL or a broken surrogate)."
-
-
-def unwrap_user(user: Any) -> Any:
-    """Return the real user behind Flask-Login's ``current_user`` proxy."""
-    getter = getattr(user, "_get_current_object", None)
-    return getter() if callable(getter) else user
+NO_CONVERSATION = "This conversation does not exist."
+NO_CASE = "This case does not exist."
 
 
 def _choice_message(enum: type[Any]) -> str:
@@ -56,13 +53,18 @@ def _choice_message(enum: type[Any]) -> str:
 
 
 class CaseService:
-    """Case operations for one app; reached through ``KronCases``'s methods."""
+    """Case operations for one app; reached through ``KronCases``'s methods.
 
-    def __init__(self, db: Any, models: Models, hooks: KronCases, webhooks: WebhookService) -> None:
+    Each public operation authorizes once, through the host hooks, and writes
+    through one :class:`~.unit_of_work.CaseChange`. What an agent may not see
+    is refused exactly like what does not exist, so refusals tell nothing.
+    """
+
+    def __init__(self, db: Any, models: Models, hooks: HostHooks, delivery: DeliveryService) -> None:
         self.db = db
         self.models = models
         self.hooks = hooks
-        self.webhooks = webhooks
+        self.work = UnitOfWork(db, models, delivery)
         #: Set by the extension; fills in a missing summary after a case is created.
         self.summaries: SummaryService | None = None
 
@@ -72,17 +74,22 @@ class CaseService:
     def session(self) -> Any:
         return self.db.session
 
-    def conversation(self, key: Any) -> Any:
-        """Load a host conversation by key (as found in a URL), or refuse with not_found."""
+    def conversation(self, key: Any, *, by: Any = None) -> Any:
+        """Load a host conversation by key (or instance); with ``by``, only one they may see."""
         host = self.models.host.conversation
-        coerced = host.coerce_key(key)
-        found = self.session.get(host.model, coerced) if coerced is not None else None
+        if isinstance(key, host.model):
+            found = key
+        else:
+            coerced = host.coerce_key(key)
+            found = self.session.get(host.model, coerced) if coerced is not None else None
         if found is None:
-            raise CaseError("This conversation does not exist.", kind="not_found")
+            raise CaseError(NO_CONVERSATION, kind="not_found")
+        if by is not None:
+            self.authorize(by, found, not_found=NO_CONVERSATION)
         return found
 
     def get_case(self, case: Any, *, by: Any = None) -> Any:
-        """Load a case by id (or refresh an instance); with ``by``, check access too."""
+        """Load a case by id (or take an instance); with ``by``, only one they may see."""
         Case = self.models.Case
         if isinstance(case, Case):
             found = case
@@ -90,17 +97,17 @@ class CaseService:
             case_id = coerce_key(Case.__table__.c.id.type, case)
             found = self.session.get(Case, case_id) if case_id is not None else None
         if found is None:
-            raise CaseError("This case does not exist.", kind="not_found")
+            raise CaseError(NO_CASE, kind="not_found")
         if by is not None:
-            self.require_access(by, found.conversation)
+            self.authorize(by, found.conversation, not_found=NO_CASE)
         return found
 
     def for_conversation(self, conversation: Any, *, by: Any = None) -> list[Any]:
         """The conversation's cases, oldest first."""
         if by is not None:
-            self.require_access(by, conversation)
+            self.authorize(by, conversation, not_found=NO_CONVERSATION)
         Case = self.models.Case
-        key = self._conversation_key(conversation)
+        key = self.conversation_key(conversation)
         return list(
             self.session.scalars(sa.select(Case).where(Case.conversation_id == key).order_by(Case.id))
         )
@@ -123,32 +130,50 @@ class CaseService:
 
     def labels_for(self, conversations: Iterable[Any]) -> dict[Any, list[str]]:
         """Label names of each conversation of a list page, in one query."""
-        keys = [self._conversation_key(c) for c in conversations]
+        keys = [self.conversation_key(c) for c in conversations]
         return label_service.labels_for(self.session, self.models, keys)
 
     def activity_for(self, conversation: Any) -> list[Any]:
         """The conversation's case activity, in time order."""
         return activity_service.for_conversation(
-            self.session, self.models, self._conversation_key(conversation)
+            self.session, self.models, self.conversation_key(conversation)
         )
+
+    @staticmethod
+    def actions(case: Any) -> list[CaseAction]:
+        """What an agent may do with the case now, in the order the panel shows them."""
+        status = Status(case.status)
+        allowed = TRANSITIONS[status]
+        actions: list[CaseAction] = []
+        if Status.PENDING in allowed:
+            actions.append(CaseAction.PENDING)
+        if Status.OPEN in allowed:
+            actions.append(CaseAction.REOPEN if status == Status.RESOLVED else CaseAction.OPEN)
+        if Status.RESOLVED in allowed:
+            actions.append(CaseAction.RESOLVE)
+        if status in ESCALATABLE:
+            actions.append(CaseAction.ESCALATE)
+        actions.append(CaseAction.SUMMARY)
+        return actions
 
     # -- access ----------------------------------------------------------
 
     def can_see(self, user: Any, conversation: Any) -> bool:
-        user = unwrap_user(user)
-        if user is None or not getattr(user, "is_authenticated", True):
-            return False
-        return bool(self.hooks.check_conversation_access(user, conversation))
+        return self.hooks.may_see(user, conversation, self.conversation_key(conversation))
 
-    def require_access(self, user: Any, conversation: Any) -> Any:
-        """Return the unwrapped user, or refuse if the host says they may not see it."""
+    def authorize(self, user: Any, conversation: Any, *, not_found: str = NO_CONVERSATION) -> Any:
+        """Return the unwrapped user, or refuse as if the thing did not exist.
+
+        The host's ``conversation_access`` hook is asked here and nowhere else
+        on a change's path: views do not check first.
+        """
         user = unwrap_user(user)
-        if user is None or not getattr(user, "is_authenticated", True):
+        if not is_signed_in(user):
             raise CaseError("Sign in to work with cases.", kind="forbidden")
         if not isinstance(user, self.models.host.user.model):
             raise TypeError(f"by= must be a {self.models.host.user.model.__name__}, got {user!r}")
-        if not self.hooks.check_conversation_access(user, conversation):
-            raise CaseError("You may not see this conversation.", kind="forbidden")
+        if not self.can_see(user, conversation):
+            raise CaseError(not_found, kind="not_found")
         return user
 
     # -- create ----------------------------------------------------------
@@ -164,8 +189,9 @@ class CaseService:
         summary: Any = None,
         by: Any,
     ) -> Any:
-        """Create a case from ``messages`` (instances or keys) of ``conversation``."""
-        actor = self.require_access(by, conversation)
+        """Create a case from ``messages`` (instances or keys) of ``conversation`` (instance or key)."""
+        conversation = self.conversation(conversation)
+        actor = self.authorize(by, conversation)
         errors: dict[str, list[str]] = {}
         clean_title = self._validate_title(title, errors)
         clean_type = self._validate_choice(CaseType, case_type, "case_type", errors)
@@ -181,49 +207,34 @@ class CaseService:
             )
 
         m = self.models
-        now = utcnow()
-        case = m.Case(
-            conversation_id=self._conversation_key(conversation),
+        change = self.work.change(None, actor, while_doing="created", new=True)
+        case = change.case = m.Case(
+            conversation_id=self.conversation_key(conversation),
             title=clean_title,
             case_type=clean_type.value,
             priority=clean_priority.value,
             status=Status.OPEN.value,
             summary=clean_summary,
-            created_by_id=self.models.host.user.key_of(actor),
-            created_at=now,
-            updated_at=now,
+            created_by_id=m.host.user.key_of(actor),
+            created_at=change.now,
+            updated_at=change.now,
             escalation_level=0,
         )
         case.message_links = [m.CaseMessage(message_id=key) for key in selected]
-
-        def write() -> None:
-            self.session.add(case)
-            self.session.flush()
-            activity_service.record(
-                self.session,
-                m,
-                case,
-                actor,
-                ActivityKind.CREATED,
-                to_status=Status.OPEN,
-                detail={
-                    "title": case.title,
-                    "case_type": case.case_type,
-                    "priority": case.priority,
-                    "message_count": len(selected),
-                },
-                at=now,
-            )
-            label_service.add(self.session, m, case, LABEL_SUPPORT_CASE, actor, at=now)
-            outbox.extend(self.webhooks.record_event("case.created", case, actor))
-
-        outbox: list[Any] = []
-        self._write(case, write, while_doing="created")
-        self.webhooks.dispatch(outbox)
+        change.activity(
+            ActivityKind.CREATED,
+            to_status=Status.OPEN,
+            detail={
+                "title": case.title,
+                "case_type": case.case_type,
+                "priority": case.priority,
+                "message_count": len(selected),
+            },
+        ).label(LABEL_SUPPORT_CASE).event("case.created").signal(signals.case_created)
         if case.summary is None and self.summaries is not None:
-            self.summaries.schedule_case_summary(case)
-        self._send(signals.case_created, case=case, actor=actor)
-        return case
+            summaries = self.summaries
+            change.after_commit(lambda: summaries.schedule_case_summary(case))
+        return change.commit()
 
     def _validate_title(self, title: Any, errors: dict[str, list[str]]) -> str:
         if not isinstance(title, str):
@@ -289,19 +300,30 @@ class CaseService:
     def _messages_of(
         self, conversation: Any, messages: Iterable[Any], errors: dict[str, list[str]]
     ) -> tuple[list[Any], dict[Any, Any]]:
-        """Message keys (deduplicated, in order) and the loaded messages; problems go to ``errors``."""
+        """Message keys (deduplicated, in order) and the loaded messages; problems go to ``errors``.
+
+        More than ``KRONCASES_MAX_MESSAGES_PER_CASE`` items are refused before
+        anything else is done with them, so no request can make the database
+        bind an unbounded list. A message of another conversation is refused
+        with the same words as one that does not exist.
+        """
         host = self.models.host
-        problems: list[str] = []
-        keys: list[Any] = []
         if isinstance(messages, (str, bytes)) or not isinstance(messages, Iterable):
             errors["messages"] = ["Select at least one message."]
             return [], {}
-        for item in messages:
+        limit = int(current_app.config["KRONCASES_MAX_MESSAGES_PER_CASE"])
+        items = list(islice(messages, limit + 1))
+        if len(items) > limit:
+            errors["messages"] = [f"Select at most {limit} messages for one case."]
+            return [], {}
+        problems: list[str] = []
+        keys: dict[Any, None] = {}  # ordered and linear, whatever the number of duplicates
+        for item in items:
             key = host.message.key_of(item) if isinstance(item, host.message.model) else host.message.coerce_key(item)
             if key is None:
                 problems.append(f"{str(item)[:40]!r} is not a message id.")
-            elif key not in keys:
-                keys.append(key)
+            else:
+                keys.setdefault(key)
         if not keys and not problems:
             errors["messages"] = ["Select at least one message."]
             return [], {}
@@ -311,69 +333,28 @@ class CaseService:
             Message = host.message.model
             found = {
                 host.message.key_of(msg): msg
-                for msg in self.session.scalars(sa.select(Message).where(host.message.pk_column.in_(keys)))
+                for msg in self.session.scalars(sa.select(Message).where(host.message.pk_column.in_(list(keys))))
             }
-        conversation_key = self._conversation_key(conversation)
+        conversation_key = self.conversation_key(conversation)
         for key in keys:
             msg = found.get(key)
-            if msg is None:
-                problems.append(f"Message {key} does not exist.")
-            elif host.conversation_key_of_message(msg) != conversation_key:
-                problems.append(f"Message {key} belongs to another conversation.")
+            if msg is None or host.conversation_key_of_message(msg) != conversation_key:
+                problems.append(f"Message {key} is not in this conversation.")
         if problems:
             errors["messages"] = problems
-        return keys, found
+        return list(keys), found
 
     # -- status moves ----------------------------------------------------
 
     def set_status(self, case: Any, status: Any, *, by: Any) -> Any:
-        """Move a case to ``status`` if DESIGN.md's status moves allow it."""
+        """Move a case to ``status`` if the status moves allow it."""
         errors: dict[str, list[str]] = {}
         target = self._validate_choice(Status, status, "status", errors)
         if errors:
             raise CaseError(errors["status"][0], errors=errors)
         case = self.get_case(case)
-        actor = self.require_access(by, case.conversation)
-        current = Status(case.status)
-        if target == current:
-            raise CaseError(f"Case #{case.id} is already {current.value}.", kind="conflict",
-                            errors={"status": [f"Case #{case.id} is already {current.value}."]})
-        if target not in TRANSITIONS[current]:
-            message = f"A {current.value} case cannot be marked {target.value}; reopen it first."
-            raise CaseError(message, kind="conflict", errors={"status": [message]})
-
-        needs_label = target == Status.RESOLVED and not label_service.exists(
-            self.session, self.models, case, LABEL_SUPPORT_CASE_RESOLVED
-        )
-        now = utcnow()
-
-        def write() -> None:
-            case.status = target.value
-            case.updated_at = now
-            if target == Status.RESOLVED:
-                case.resolved_at = now
-            activity_service.record(
-                self.session, self.models, case, actor, ActivityKind.STATUS_CHANGED,
-                from_status=current, to_status=target, at=now,
-            )
-            if needs_label:
-                label_service.add(self.session, self.models, case, LABEL_SUPPORT_CASE_RESOLVED, actor, at=now)
-            if event:
-                outbox.extend(self.webhooks.record_event(event, case, actor, previous_status=current.value))
-
-        event = {Status.RESOLVED: "case.resolved"}.get(target) or (
-            "case.reopened" if current == Status.RESOLVED else None
-        )
-        outbox: list[Any] = []
-        self._write(case, write, while_doing=f"marked {target.value}")
-        self.webhooks.dispatch(outbox)
-
-        self._send(signals.case_status_changed, case=case, actor=actor, previous=current)
-        if target == Status.RESOLVED:
-            self._send(signals.case_resolved, case=case, actor=actor, previous=current)
-        elif current == Status.RESOLVED:
-            self._send(signals.case_reopened, case=case, actor=actor)
-        return case
+        actor = self.authorize(by, case.conversation, not_found=NO_CASE)
+        return self._move(case, actor, target)
 
     def resolve(self, case: Any, *, by: Any) -> Any:
         return self.set_status(case, Status.RESOLVED, by=by)
@@ -381,16 +362,46 @@ class CaseService:
     def reopen(self, case: Any, *, by: Any) -> Any:
         """Move a resolved case back to open."""
         case = self.get_case(case)
-        self.require_access(by, case.conversation)
+        actor = self.authorize(by, case.conversation, not_found=NO_CASE)
         if case.status != Status.RESOLVED.value:
             message = f"Only a resolved case can be reopened; Case #{case.id} is {case.status}."
             raise CaseError(message, kind="conflict", errors={"status": [message]})
-        return self.set_status(case, Status.OPEN, by=by)
+        return self._move(case, actor, Status.OPEN)
+
+    def _move(self, case: Any, actor: Any, target: Status) -> Any:
+        current = Status(case.status)
+        if target == current:
+            message = f"Case #{case.id} is already {current.value}."
+            raise CaseError(message, kind="conflict", errors={"status": [message]})
+        if target not in TRANSITIONS[current]:
+            message = f"A {current.value} case cannot be marked {target.value}; reopen it first."
+            raise CaseError(message, kind="conflict", errors={"status": [message]})
+
+        change = self.work.change(case, actor, while_doing=f"marked {target.value}")
+        now = change.now
+
+        def write() -> None:
+            case.status = target.value
+            case.updated_at = now
+            if target == Status.RESOLVED:
+                case.resolved_at = now
+
+        change.rows(write).activity(ActivityKind.STATUS_CHANGED, from_status=current, to_status=target)
+        change.signal(signals.case_status_changed, previous=current)
+        if target == Status.RESOLVED:
+            if not label_service.exists(self.session, self.models, case, LABEL_SUPPORT_CASE_RESOLVED):
+                change.label(LABEL_SUPPORT_CASE_RESOLVED)
+            change.event("case.resolved", previous_status=current.value)
+            change.signal(signals.case_resolved, previous=current)
+        elif current == Status.RESOLVED:
+            change.event("case.reopened", previous_status=current.value)
+            change.signal(signals.case_reopened)
+        return change.commit()
 
     def escalate(self, case: Any, *, by: Any, reason: Any) -> Any:
         """Raise the case's escalation level, with the agent's reason."""
         case = self.get_case(case)
-        actor = self.require_access(by, case.conversation)
+        actor = self.authorize(by, case.conversation, not_found=NO_CASE)
         limit = current_app.config["KRONCASES_REASON_MAX_LENGTH"]
         clean = plain_lines(reason) if isinstance(reason, str) else ""
         if not storable(clean):
@@ -404,27 +415,25 @@ class CaseService:
             message = f"A resolved case cannot be escalated; reopen Case #{case.id} first."
             raise CaseError(message, kind="conflict", errors={"status": [message]})
 
-        now = utcnow()
+        change = self.work.change(case, actor, while_doing="escalated")
         level = (case.escalation_level or 0) + 1
         status = Status(case.status)
+        now = change.now
 
         def write() -> None:
             case.escalation_level = level
             case.escalation_reason = clean
             case.escalated_at = now
             case.updated_at = now
-            activity_service.record(
-                self.session, self.models, case, actor, ActivityKind.ESCALATED,
-                from_status=status, to_status=status,
-                detail={"reason": clean, "level": level}, at=now,
-            )
-            outbox.extend(self.webhooks.record_event("case.escalated", case, actor, reason=clean, level=level))
 
-        outbox: list[Any] = []
-        self._write(case, write, while_doing="escalated")
-        self.webhooks.dispatch(outbox)
-        self._send(signals.case_escalated, case=case, actor=actor, reason=clean, level=level)
-        return case
+        return (
+            change.rows(write)
+            .activity(ActivityKind.ESCALATED, from_status=status, to_status=status,
+                      detail={"reason": clean, "level": level})
+            .event("case.escalated", reason=clean, level=level)
+            .signal(signals.case_escalated, reason=clean, level=level)
+            .commit()
+        )
 
     # -- cases page (agent UI): cases across conversations -----------------
 
@@ -462,7 +471,7 @@ class CaseService:
             stmt = stmt.where(Case.title.ilike(f"%{escaped}%", escape="\\"))
         stmt = stmt.order_by(Case.updated_at.desc(), Case.id.desc())
         page = max(page, 1)
-        clause = self.hooks.visible_conversations_clause(user) if self.can_see_anything(user) else sa.false()
+        clause = self.hooks.visible_clause(user) if is_signed_in(user) else sa.false()
         if clause is not None:
             stmt = stmt.join(conv.model, Case.conversation_id == conv.pk_column).where(clause)
             total = self.session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery()))
@@ -482,9 +491,6 @@ class CaseService:
         items = [found[i] for i in ids if i in found and self.can_see(user, found[i].conversation)]
         return CasePage(items=items, page=page, per_page=per_page, total=int(total or 0))
 
-    def can_see_anything(self, user: Any) -> bool:
-        return user is not None and bool(getattr(user, "is_authenticated", True))
-
     def _visible_keys(self, user: Any, keys: set[Any]) -> set[Any]:
         """Ask the access hook once per conversation, loading them 500 at a time."""
         conv = self.models.host.conversation
@@ -499,42 +505,11 @@ class CaseService:
 
     # -- plumbing --------------------------------------------------------
 
-    def _conversation_key(self, conversation: Any) -> Any:
+    def conversation_key(self, conversation: Any) -> Any:
         host = self.models.host.conversation
         if isinstance(conversation, host.model):
             return host.key_of(conversation)
         return host.coerce_key(conversation)
-
-    def _write(self, case: Any, change: Callable[[], None], *, while_doing: str) -> None:
-        """Apply ``change`` and commit; any refusal rolls back and becomes a CaseError."""
-        case_label = f"Case #{case.id}" if case.id is not None else "The case"
-        try:
-            with self.session.no_autoflush:
-                change()
-            self.session.commit()
-        except StaleDataError as exc:
-            self.session.rollback()
-            raise CaseError(
-                f"{case_label} was changed by someone else meanwhile; reload it and try again.",
-                kind="conflict",
-            ) from exc
-        except IntegrityError as exc:
-            self.session.rollback()
-            raise CaseError(
-                f"{case_label} could not be {while_doing}: one of its messages was just added to "
-                "another case. Reload the conversation and try again.",
-                kind="conflict",
-                errors={"messages": ["A selected message was just added to another case."]},
-            ) from exc
-        except DataError as exc:
-            self.session.rollback()
-            raise CaseError(f"{case_label} could not be {while_doing}: the database refused a value.") from exc
-        except BaseException:
-            self.session.rollback()
-            raise
-
-    def _send(self, signal: Any, **kwargs: Any) -> None:
-        signal.send(current_app._get_current_object(), **kwargs)  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -557,38 +532,6 @@ class CasePage:
     @property
     def has_next(self) -> bool:
         return self.page < self.pages
-
-
-def describe_case(case: Any, *, conversation_url: str | None = None) -> dict[str, Any]:
-    """A JSON-ready description of a case (the API's and the webhook's ``case`` object)."""
-
-    def iso(value: Any) -> str | None:
-        moment = as_utc(value)
-        return moment.isoformat() if moment is not None else None
-
-    return {
-        "id": case.id,
-        "title": case.title,
-        "case_type": case.case_type,
-        "priority": case.priority,
-        "status": case.status,
-        "summary": case.summary,
-        "conversation_id": json_key(case.conversation_id),
-        "conversation_url": conversation_url,
-        "message_ids": [json_key(k) for k in case.message_ids],
-        "created_by_id": json_key(case.created_by_id),
-        "created_at": iso(case.created_at),
-        "updated_at": iso(case.updated_at),
-        "resolved_at": iso(case.resolved_at),
-        "escalated_at": iso(case.escalated_at),
-        "escalation_level": case.escalation_level,
-        "escalation_reason": case.escalation_reason,
-    }
-
-
-def json_key(key: Any) -> Any:
-    """A host key as JSON can carry it: ints and strings as they are, UUIDs as text."""
-    return key if isinstance(key, (int, str)) or key is None else str(key)
 
 
 def plain_lines(text: str) -> str:

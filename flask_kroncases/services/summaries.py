@@ -12,6 +12,7 @@ import logging
 import uuid
 from collections.abc import Iterable
 from datetime import timedelta
+import re
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -19,15 +20,17 @@ from flask import current_app
 
 from ..enums import ActivityKind, Status
 from ..errors import CaseError
+from ..hooks import HostHooks, SummaryInput
+from ..jobs import suggest as suggest_job
+from ..jobs import summarize_case as summarize_case_job
 from ..models import Models, utcnow
 from ..queueing import EnqueueError, JobQueue
-from ..summarizers import Suggestion, SummarizerError, SummaryInput, get_summarizer
+from ..summarizers import Suggestion, SummarizerError, get_summarizer
 from ..summarizers.offline import OfflineSummarizer
-from . import activity as activity_service
-from .cases import json_key
+from .serialization import json_key
+from .unit_of_work import NothingChanged
 
 if TYPE_CHECKING:
-    from ..extension import KronCases
     from .cases import CaseService
 
 log = logging.getLogger("flask_kroncases.summaries")
@@ -35,11 +38,15 @@ log = logging.getLogger("flask_kroncases.summaries")
 #: Suggestions older than this are deleted when new ones are made.
 SUGGESTION_TTL = timedelta(days=1)
 
+#: A suggestion id as :meth:`SummaryService.request_suggestion` makes them.
+_SUGGESTION_ID = re.compile(r"[0-9a-f]{32}")
+NO_SUGGESTION = "This suggestion does not exist or has expired."
+
 
 class SummaryService:
     """Suggestions for the case form, and summaries for saved cases."""
 
-    def __init__(self, db: Any, models: Models, hooks: KronCases, cases: CaseService, jobs: JobQueue) -> None:
+    def __init__(self, db: Any, models: Models, hooks: HostHooks, cases: CaseService, jobs: JobQueue) -> None:
         self.db = db
         self.models = models
         self.hooks = hooks
@@ -54,7 +61,8 @@ class SummaryService:
 
     def request_suggestion(self, conversation: Any, messages: Iterable[Any], *, by: Any) -> Any:
         """Start a suggestion for the selected messages; the returned row fills in later."""
-        actor = self.cases.require_access(by, conversation)
+        conversation = self.cases.conversation(conversation)
+        actor = self.cases.authorize(by, conversation)
         selected = self.cases.select_messages(conversation, messages)
         host = self.models.host
         Suggestion_ = self.models.Suggestion
@@ -63,7 +71,7 @@ class SummaryService:
         )
         row = Suggestion_(
             id=uuid.uuid4().hex,
-            conversation_id=self.cases._conversation_key(conversation),
+            conversation_id=self.cases.conversation_key(conversation),
             requested_by_id=host.user.key_of(actor),
             message_ids=[json_key(host.message.key_of(m)) for m in selected],
             status="pending",
@@ -71,10 +79,8 @@ class SummaryService:
         )
         self.session.add(row)
         self.session.commit()
-        from ..jobs import suggest
-
         try:
-            self.jobs.enqueue(suggest, row.id)
+            self.jobs.enqueue(suggest_job, row.id)
         except EnqueueError as exc:
             log.warning("suggestion %s made in the request, the queue is unreachable: %s", row.id, exc)
             self.run_suggestion(row.id)
@@ -82,11 +88,12 @@ class SummaryService:
 
     def get_suggestion(self, suggestion_id: Any, *, by: Any) -> Any:
         """A suggestion its requester (or anyone who may see the conversation) may read."""
-        row = self.session.get(self.models.Suggestion, suggestion_id) if isinstance(suggestion_id, str) else None
+        well_formed = isinstance(suggestion_id, str) and _SUGGESTION_ID.fullmatch(suggestion_id)
+        row = self.session.get(self.models.Suggestion, suggestion_id) if well_formed else None
         if row is None:
-            raise CaseError("This suggestion does not exist or has expired.", kind="not_found")
+            raise CaseError(NO_SUGGESTION, kind="not_found")
         conversation = self.session.get(self.models.host.conversation.model, row.conversation_id)
-        self.cases.require_access(by, conversation)
+        self.cases.authorize(by, conversation, not_found=NO_SUGGESTION)
         return row
 
     def run_suggestion(self, suggestion_id: str) -> Any:
@@ -107,19 +114,18 @@ class SummaryService:
 
     def schedule_case_summary(self, case: Any, *, overwrite: bool = False, by: Any = None) -> None:
         """Have a job write the case's summary; without a queue, write an offline one now."""
-        from ..jobs import summarize_case
-
         actor_key = json_key(self.models.host.user.key_of(by)) if by is not None else None
         try:
-            self.jobs.enqueue(summarize_case, case.id, overwrite, actor_key)
+            self.jobs.enqueue(summarize_case_job, case.id, overwrite, actor_key)
         except EnqueueError as exc:
             log.warning("case %s summarized in the request, the queue is unreachable: %s", case.id, exc)
             self.summarize_case(case.id, overwrite=overwrite, actor_key=actor_key, offline_only=True)
 
     def regenerate(self, case: Any, *, by: Any) -> Any:
         """The "Regenerate summary" action: replace the summary by a fresh one, in a job."""
-        case = self.cases.get_case(case, by=by)
-        self.schedule_case_summary(case, overwrite=True, by=self.cases.require_access(by, case.conversation))
+        case = self.cases.get_case(case)
+        actor = self.cases.authorize(by, case.conversation, not_found="This case does not exist.")
+        self.schedule_case_summary(case, overwrite=True, by=actor)
         return case
 
     def summarize_case(
@@ -138,20 +144,29 @@ class SummaryService:
         if case.summary and not overwrite:
             return "kept"
         suggestion, error = self.suggest([link.message for link in case.message_links], offline_only=offline_only)
-        now = utcnow()
-        update = sa.update(Case).where(Case.id == case_id).values(summary=suggestion.summary, updated_at=now)
-        if not overwrite:
-            update = update.where(sa.or_(Case.summary.is_(None), Case.summary == ""))
-        if self.session.execute(update.execution_options(synchronize_session=False)).rowcount != 1:
-            self.session.rollback()
-            return "kept"
         actor = self.session.get(self.models.host.user.model, actor_key) if actor_key is not None else None
-        activity_service.record(
-            self.session, self.models, case, actor, ActivityKind.SUMMARY_UPDATED,
-            from_status=Status(case.status), to_status=Status(case.status),
-            detail={"source": suggestion.source, **({"error": error} if error else {})}, at=now,
+        change = self.cases.work.change(case, actor, while_doing="summarized")
+
+        def write() -> None:
+            update = (
+                sa.update(Case)
+                .where(Case.id == case_id)
+                .values(summary=suggestion.summary, updated_at=change.now)
+            )
+            if not overwrite:
+                update = update.where(sa.or_(Case.summary.is_(None), Case.summary == ""))
+            if self.session.execute(update.execution_options(synchronize_session=False)).rowcount != 1:
+                raise NothingChanged
+
+        status = Status(case.status)
+        change.rows(write).activity(
+            ActivityKind.SUMMARY_UPDATED, from_status=status, to_status=status,
+            detail={"source": suggestion.source, **({"error": error} if error else {})},
         )
-        self.session.commit()
+        try:
+            change.commit()
+        except NothingChanged:
+            return "kept"
         return suggestion.source
 
     # -- the summarizer ---------------------------------------------------------
@@ -183,14 +198,3 @@ class SummaryService:
             for m in self.session.scalars(sa.select(host.model).where(host.pk_column.in_(coerced)))
         }
         return [found[k] for k in coerced if k in found]
-
-
-def describe_suggestion(row: Any) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "status": row.status,
-        "title": row.title,
-        "summary": row.summary,
-        "source": row.source,
-        "error": row.error,
-    }

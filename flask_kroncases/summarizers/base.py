@@ -12,30 +12,16 @@ import html
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 # The summarizer keys have their defaults with every other KRONCASES_* key.
 from ..config import DEFAULTS
 from ..enums import TITLE_MAX_LENGTH
+from ..hooks import SummaryInput
 
 #: What a suggestion says when the messages hold no text at all.
 EMPTY_TITLE = "Support request"
 EMPTY_SUMMARY = "The selected messages contain no text."
-
-
-@dataclass(frozen=True)
-class SummaryInput:
-    """One selected message, reduced to what a summarizer needs.
-
-    ``author_role`` is ``"customer"`` or ``"agent"``; hosts map their own
-    message types onto these. ``"staff"``, ``"bot"``, ``"system"`` and similar
-    count as the support side, any other value as the customer.
-    """
-
-    author_role: str
-    text: str
-    sent_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from huggingface_hub import InferenceClient
 from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
 
+from ..enums import TITLE_MAX_LENGTH
 from .base import (
     EMPTY_SUMMARY,
     EMPTY_TITLE,
@@ -29,11 +30,11 @@ from .base import (
     plain_text,
 )
 
-SYSTEM_PROMPT = """\
+SYSTEM_PROMPT = f"""\
 You help support agents open cases from helpdesk conversations.
 Read the conversation and reply with JSON only, no other text:
-{"title": "...", "summary": "..."}
-- title: at most 80 characters, names the customer's issue.
+{{"title": "...", "summary": "..."}}
+- title: at most {TITLE_MAX_LENGTH} characters, names the customer's issue.
 - summary: a few short plain-text lines such as "Problem: ...", "Error: ...", \
 "Tried: ...", "Details: ...". Copy error messages, amounts and order, invoice, \
 account and ticket numbers exactly. No greetings, no markdown, no HTML.

@@ -10,7 +10,6 @@
 
   const SUGGEST_POLL_MS = 700;
   const SUGGEST_GIVE_UP_MS = 30000;
-  const TITLE_MAX = 80;
 
   const $ = (selector, scope = document) => scope.querySelector(selector);
   const $$ = (selector, scope = document) => Array.from(scope.querySelectorAll(selector));
@@ -391,6 +390,8 @@
   // -- the case form -------------------------------------------------------------------------
 
   const titleInput = field(caseForm, "title");
+  // The limit comes from the markup (the server's one constant), never from here.
+  const TITLE_MAX = Number(titleInput && titleInput.getAttribute("maxlength")) || Infinity;
   const summaryInput = field(caseForm, "summary");
   const typeInput = field(caseForm, "case_type");
   const priorityInput = field(caseForm, "priority");

@@ -1,4 +1,4 @@
-"""Cases Webhook: endpoints, the outbox, delivery attempts, redelivery and the sweeper.
+"""Cases Webhook delivery: the outbox, claiming, sending, retries, disabling, the sweeper.
 
 The database is the source of truth. A case change writes one delivery row per
 subscribed, enabled endpoint in its own transaction (the outbox); after the
@@ -16,45 +16,30 @@ import time
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urljoin
 
 import sqlalchemy as sa
-from flask import current_app, has_request_context, request
+from flask import current_app
 
 from .. import signals
-from ..errors import CaseError
+from ..hooks import HostHooks
+from ..jobs import deliver_webhook
 from ..models import Models, as_utc, utcnow
 from ..queueing import EnqueueError, JobQueue
-from ..webhooks import (
-    build_headers,
-    classify,
-    generate_secret,
-    next_delay,
-    send,
-    serialize,
-    validate_url,
-)
-from .cases import describe_case, json_key
-
-if TYPE_CHECKING:
-    from ..extension import KronCases
+from ..webhooks import build_headers, classify, next_delay, send, serialize
+from .serialization import describe_case, json_key
 
 log = logging.getLogger("flask_kroncases.webhooks")
-
-#: The case events an endpoint can subscribe to.
-EVENTS: tuple[str, ...] = ("case.created", "case.resolved", "case.escalated", "case.reopened")
-#: Sent only by "Send test event" on the settings page.
-TEST_EVENT = "ping"
 
 #: Delivery statuses a job may claim.
 CLAIMABLE = ("pending", "retrying")
 
 
-class WebhookService:
-    """Endpoint settings and delivery for one app."""
+class DeliveryService:
+    """Outbox rows and their delivery, for one app."""
 
-    def __init__(self, db: Any, models: Models, hooks: KronCases, jobs: JobQueue) -> None:
+    def __init__(self, db: Any, models: Models, hooks: HostHooks, jobs: JobQueue) -> None:
         self.db = db
         self.models = models
         self.hooks = hooks
@@ -69,96 +54,6 @@ class WebhookService:
     def config(self) -> Any:
         return current_app.config
 
-    # -- endpoints (Settings → Integrations) -------------------------------
-
-    def endpoints(self) -> list[Any]:
-        Endpoint = self.models.WebhookEndpoint
-        return list(self.session.scalars(sa.select(Endpoint).order_by(Endpoint.id)))
-
-    def endpoint(self, endpoint_id: Any) -> Any:
-        Endpoint = self.models.WebhookEndpoint
-        found = self.session.get(Endpoint, endpoint_id) if isinstance(endpoint_id, int) else None
-        if found is None:
-            raise CaseError("This webhook endpoint does not exist.", kind="not_found")
-        return found
-
-    def _validate(
-        self, url: Any, events: Any, description: Any, *, endpoint_id: int | None = None
-    ) -> tuple[str, list[str], str]:
-        errors: dict[str, list[str]] = {}
-        clean_url = url.strip() if isinstance(url, str) else ""
-        if not clean_url:
-            errors["url"] = ["Enter the endpoint URL."]
-        elif len(clean_url) > 2048:
-            errors["url"] = ["Keep the URL to 2048 characters or fewer."]
-        else:
-            problem = validate_url(clean_url, self.config["KRONCASES_WEBHOOK_ALLOW_PRIVATE"])
-            if problem:
-                errors["url"] = [problem]
-            elif any(e.url == clean_url and e.id != endpoint_id for e in self.endpoints()):
-                # Also what stops a reloaded "secret shown once" page from making a second endpoint.
-                errors["url"] = ["An endpoint with this URL exists already; rotate its secret instead."]
-        chosen = list(events) if isinstance(events, (list, tuple)) else []
-        unknown = [e for e in chosen if e not in EVENTS]
-        if unknown or not chosen:
-            errors["events"] = ["Choose one or more of " + ", ".join(EVENTS) + "."]
-        clean_description = description.strip() if isinstance(description, str) else ""
-        if len(clean_description) > 200:
-            errors["description"] = ["Keep the description to 200 characters or fewer."]
-        if errors:
-            raise CaseError("The webhook was not saved: " + " ".join(m for ms in errors.values() for m in ms),
-                            errors=errors)
-        return clean_url, [e for e in EVENTS if e in chosen], clean_description
-
-    def create_endpoint(
-        self, url: Any, events: Any = EVENTS, *, enabled: bool = True, description: Any = ""
-    ) -> tuple[Any, str]:
-        """Save a new endpoint; return it and its secret (the only time it is shown)."""
-        clean_url, clean_events, clean_description = self._validate(url, events, description)
-        secret = generate_secret()
-        endpoint = self.models.WebhookEndpoint(
-            url=clean_url, events=clean_events, enabled=bool(enabled), description=clean_description,
-            secret=secret, created_at=utcnow(), updated_at=utcnow(),
-        )
-        self.session.add(endpoint)
-        self.session.commit()
-        log.info("webhook endpoint %s created for %s", endpoint.id, clean_url)
-        return endpoint, secret
-
-    def update_endpoint(
-        self, endpoint: Any, url: Any, events: Any, *, enabled: bool, description: Any = ""
-    ) -> Any:
-        endpoint = endpoint if isinstance(endpoint, self.models.WebhookEndpoint) else self.endpoint(endpoint)
-        clean_url, clean_events, clean_description = self._validate(url, events, description, endpoint_id=endpoint.id)
-        endpoint.url = clean_url
-        endpoint.events = clean_events
-        endpoint.description = clean_description
-        if enabled and not endpoint.enabled:
-            endpoint.disabled_reason = None
-            endpoint.failing_since = None
-        endpoint.enabled = bool(enabled)
-        endpoint.updated_at = utcnow()
-        self.session.commit()
-        return endpoint
-
-    def delete_endpoint(self, endpoint: Any) -> None:
-        endpoint = endpoint if isinstance(endpoint, self.models.WebhookEndpoint) else self.endpoint(endpoint)
-        self.session.delete(endpoint)
-        self.session.commit()
-
-    def rotate_secret(self, endpoint: Any) -> str:
-        """Make a new secret; the old one keeps signing for ``KRONCASES_WEBHOOK_SECRET_OVERLAP``."""
-        endpoint = endpoint if isinstance(endpoint, self.models.WebhookEndpoint) else self.endpoint(endpoint)
-        overlap = float(self.config["KRONCASES_WEBHOOK_SECRET_OVERLAP"])
-        now = utcnow()
-        endpoint.previous_secret = endpoint.secret if overlap > 0 else None
-        endpoint.previous_secret_expires_at = now + timedelta(seconds=overlap) if overlap > 0 else None
-        endpoint.secret = generate_secret()
-        endpoint.updated_at = now
-        self.session.commit()
-        log.info("webhook endpoint %s: secret rotated", endpoint.id)
-        return endpoint.secret  # type: ignore[no-any-return]
-
     def active_secrets(self, endpoint: Any, now: datetime | None = None) -> list[str]:
         """The secrets that sign now, newest first."""
         now = now or utcnow()
@@ -168,48 +63,13 @@ class WebhookService:
             secrets.append(endpoint.previous_secret)
         return secrets
 
-    def deliveries(self, endpoint: Any = None, *, limit: int = 50) -> list[Any]:
-        Delivery = self.models.WebhookDelivery
-        query = sa.select(Delivery).order_by(Delivery.id.desc()).limit(limit)
-        if endpoint is not None:
-            endpoint_id = endpoint if isinstance(endpoint, int) else endpoint.id
-            query = query.where(Delivery.endpoint_id == endpoint_id)
-        return list(self.session.scalars(query))
-
-    def delivery(self, delivery_id: Any) -> Any:
-        Delivery = self.models.WebhookDelivery
-        found = self.session.get(Delivery, delivery_id) if isinstance(delivery_id, int) else None
-        if found is None:
-            raise CaseError("This delivery does not exist.", kind="not_found")
-        return found
-
-    def send_test_event(self, endpoint: Any) -> Any:
-        """Queue a ``ping`` to one endpoint, through the same path as real events."""
-        endpoint = endpoint if isinstance(endpoint, self.models.WebhookEndpoint) else self.endpoint(endpoint)
-        payload_data = {"message": "Test event from the Cases Webhook settings page.", "endpoint_id": endpoint.id}
-        delivery = self._new_delivery(endpoint, TEST_EVENT, None, payload_data, utcnow())
-        self.session.add(delivery)
-        self.session.commit()
-        self.dispatch([delivery])
-        return delivery
-
-    def redeliver(self, delivery: Any) -> Any:
-        """Send a delivery again by hand: same event id, same bytes, a fresh attempt."""
-        delivery = delivery if isinstance(delivery, self.models.WebhookDelivery) else self.delivery(delivery)
-        if delivery.status == "sending":
-            raise CaseError("This delivery is being sent right now.", kind="conflict")
-        delivery.status = "pending"
-        delivery.next_attempt_at = None
-        delivery.claimed_at = None
-        self.session.commit()
-        self.dispatch([delivery])
-        return delivery
-
     # -- the outbox ----------------------------------------------------------
 
     def record_event(self, event_type: str, case: Any, actor: Any, **extra: Any) -> list[Any]:
         """Add a delivery for each subscribed, enabled endpoint to the *current* transaction."""
-        endpoints = [e for e in self.endpoints() if e.enabled and event_type in (e.events or [])]
+        Endpoint = self.models.WebhookEndpoint
+        enabled = self.session.scalars(sa.select(Endpoint).where(Endpoint.enabled.is_(True)).order_by(Endpoint.id))
+        endpoints = [e for e in enabled if event_type in (e.events or [])]
         if not endpoints:
             return []
         url = self.conversation_url(case.conversation)
@@ -220,11 +80,11 @@ class WebhookService:
             **extra,
         }
         now = utcnow()
-        deliveries = [self._new_delivery(e, event_type, case.id, data, now) for e in endpoints]
+        deliveries = [self.new_delivery(e, event_type, case.id, data, now) for e in endpoints]
         self.session.add_all(deliveries)
         return deliveries
 
-    def _new_delivery(self, endpoint: Any, event_type: str, case_id: Any, data: dict[str, Any], now: datetime) -> Any:
+    def new_delivery(self, endpoint: Any, event_type: str, case_id: Any, data: dict[str, Any], now: datetime) -> Any:
         event_id = "evt_" + uuid.uuid4().hex
         body = serialize({"id": event_id, "type": event_type, "created_at": now.isoformat(), "data": data})
         return self.models.WebhookDelivery(
@@ -241,17 +101,14 @@ class WebhookService:
             return None
         if not url or "://" in url:
             return url
+        # Never the request's Host header: a forged one would end up in a signed body.
         base = self.config["KRONCASES_BASE_URL"]
         if base:
             return urljoin(base.rstrip("/") + "/", url.lstrip("/"))
-        if has_request_context():
-            return urljoin(request.host_url, url)
         return url
 
     def dispatch(self, deliveries: Iterable[Any]) -> None:
         """After commit: enqueue a job per delivery. A failure leaves it pending for the sweeper."""
-        from ..jobs import deliver_webhook
-
         for delivery in deliveries:
             self._enqueue(deliver_webhook, delivery.id, delay=0)
 
@@ -375,9 +232,7 @@ class WebhookService:
                 reason=disabled_reason,
             )
         if verdict == "retry":
-            from ..jobs import deliver_webhook
-
-            self._enqueue(deliver_webhook, delivery.id, delay=delay or 0)
+                self._enqueue(deliver_webhook, delivery.id, delay=delay or 0)
         return verdict
 
     # -- the sweeper -----------------------------------------------------------
@@ -415,8 +270,6 @@ class WebhookService:
             .order_by(Delivery.id)
         ).all()
         held = self._held_by_jobs(overdue_before=stale)
-        from ..jobs import deliver_webhook
-
         enqueued = 0
         for delivery_id in due:
             if delivery_id in held:
@@ -441,8 +294,6 @@ class WebhookService:
         from redis.exceptions import RedisError
         from rq.job import Job
         from rq.registry import ScheduledJobRegistry, StartedJobRegistry
-
-        from ..jobs import deliver_webhook
 
         try:
             queue = self.jobs.rq_queue()

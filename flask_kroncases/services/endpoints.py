@@ -1,0 +1,168 @@
+"""Cases Webhook settings: endpoints, their secrets, test events and redelivery.
+
+What an admin does under Settings → Integrations. Sending is the delivery
+service's job (:mod:`.delivery`); this module only writes endpoint rows and
+hands deliveries to it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+
+from ..enums import TEST_EVENT, WEBHOOK_EVENTS as EVENTS
+from ..errors import CaseError
+from ..models import Models, utcnow
+from ..webhooks import generate_secret, validate_url
+from .delivery import DeliveryService
+
+log = logging.getLogger("flask_kroncases.webhooks")
+
+
+class EndpointService:
+    """Endpoint settings for one app."""
+
+    def __init__(self, db: Any, models: Models, delivery: DeliveryService) -> None:
+        self.db = db
+        self.models = models
+        self.delivery_service = delivery
+
+    @property
+    def session(self) -> Any:
+        return self.db.session
+
+    @property
+    def config(self) -> Any:
+        return current_app.config
+
+    # -- endpoints (Settings → Integrations) -------------------------------
+
+    def endpoints(self) -> list[Any]:
+        Endpoint = self.models.WebhookEndpoint
+        return list(self.session.scalars(sa.select(Endpoint).order_by(Endpoint.id)))
+
+    def endpoint(self, endpoint_id: Any) -> Any:
+        Endpoint = self.models.WebhookEndpoint
+        found = self.session.get(Endpoint, endpoint_id) if isinstance(endpoint_id, int) else None
+        if found is None:
+            raise CaseError("This webhook endpoint does not exist.", kind="not_found")
+        return found
+
+    def _validate(
+        self, url: Any, events: Any, description: Any, *, endpoint_id: int | None = None
+    ) -> tuple[str, list[str], str]:
+        errors: dict[str, list[str]] = {}
+        clean_url = url.strip() if isinstance(url, str) else ""
+        if not clean_url:
+            errors["url"] = ["Enter the endpoint URL."]
+        elif len(clean_url) > 2048:
+            errors["url"] = ["Keep the URL to 2048 characters or fewer."]
+        else:
+            problem = validate_url(clean_url, self.config["KRONCASES_WEBHOOK_ALLOW_PRIVATE"])
+            if problem:
+                errors["url"] = [problem]
+            elif any(e.url == clean_url and e.id != endpoint_id for e in self.endpoints()):
+                # Also what stops a reloaded "secret shown once" page from making a second endpoint.
+                errors["url"] = ["An endpoint with this URL exists already; rotate its secret instead."]
+        chosen = list(events) if isinstance(events, (list, tuple)) else []
+        unknown = [e for e in chosen if e not in EVENTS]
+        if unknown or not chosen:
+            errors["events"] = ["Choose one or more of " + ", ".join(EVENTS) + "."]
+        clean_description = description.strip() if isinstance(description, str) else ""
+        if len(clean_description) > 200:
+            errors["description"] = ["Keep the description to 200 characters or fewer."]
+        if errors:
+            raise CaseError("The webhook was not saved: " + " ".join(m for ms in errors.values() for m in ms),
+                            errors=errors)
+        return clean_url, [e for e in EVENTS if e in chosen], clean_description
+
+    def create_endpoint(
+        self, url: Any, events: Any = EVENTS, *, enabled: bool = True, description: Any = ""
+    ) -> tuple[Any, str]:
+        """Save a new endpoint; return it and its secret (the only time it is shown)."""
+        clean_url, clean_events, clean_description = self._validate(url, events, description)
+        secret = generate_secret()
+        endpoint = self.models.WebhookEndpoint(
+            url=clean_url, events=clean_events, enabled=bool(enabled), description=clean_description,
+            secret=secret, created_at=utcnow(), updated_at=utcnow(),
+        )
+        self.session.add(endpoint)
+        self.session.commit()
+        log.info("webhook endpoint %s created for %s", endpoint.id, clean_url)
+        return endpoint, secret
+
+    def update_endpoint(
+        self, endpoint: Any, url: Any, events: Any, *, enabled: bool, description: Any = ""
+    ) -> Any:
+        endpoint = endpoint if isinstance(endpoint, self.models.WebhookEndpoint) else self.endpoint(endpoint)
+        clean_url, clean_events, clean_description = self._validate(url, events, description, endpoint_id=endpoint.id)
+        endpoint.url = clean_url
+        endpoint.events = clean_events
+        endpoint.description = clean_description
+        if enabled and not endpoint.enabled:
+            endpoint.disabled_reason = None
+            endpoint.failing_since = None
+        endpoint.enabled = bool(enabled)
+        endpoint.updated_at = utcnow()
+        self.session.commit()
+        return endpoint
+
+    def delete_endpoint(self, endpoint: Any) -> None:
+        endpoint = endpoint if isinstance(endpoint, self.models.WebhookEndpoint) else self.endpoint(endpoint)
+        self.session.delete(endpoint)
+        self.session.commit()
+
+    def rotate_secret(self, endpoint: Any) -> str:
+        """Make a new secret; the old one keeps signing for ``KRONCASES_WEBHOOK_SECRET_OVERLAP``."""
+        endpoint = endpoint if isinstance(endpoint, self.models.WebhookEndpoint) else self.endpoint(endpoint)
+        overlap = float(self.config["KRONCASES_WEBHOOK_SECRET_OVERLAP"])
+        now = utcnow()
+        endpoint.previous_secret = endpoint.secret if overlap > 0 else None
+        endpoint.previous_secret_expires_at = now + timedelta(seconds=overlap) if overlap > 0 else None
+        endpoint.secret = generate_secret()
+        endpoint.updated_at = now
+        self.session.commit()
+        log.info("webhook endpoint %s: secret rotated", endpoint.id)
+        return endpoint.secret  # type: ignore[no-any-return]
+
+    def deliveries(self, endpoint: Any = None, *, limit: int = 50) -> list[Any]:
+        Delivery = self.models.WebhookDelivery
+        query = sa.select(Delivery).order_by(Delivery.id.desc()).limit(limit)
+        if endpoint is not None:
+            endpoint_id = endpoint if isinstance(endpoint, int) else endpoint.id
+            query = query.where(Delivery.endpoint_id == endpoint_id)
+        return list(self.session.scalars(query))
+
+    def delivery(self, delivery_id: Any) -> Any:
+        Delivery = self.models.WebhookDelivery
+        found = self.session.get(Delivery, delivery_id) if isinstance(delivery_id, int) else None
+        if found is None:
+            raise CaseError("This delivery does not exist.", kind="not_found")
+        return found
+
+    def send_test_event(self, endpoint: Any) -> Any:
+        """Queue a ``ping`` to one endpoint, through the same path as real events."""
+        endpoint = endpoint if isinstance(endpoint, self.models.WebhookEndpoint) else self.endpoint(endpoint)
+        payload_data = {"message": "Test event from the Cases Webhook settings page.", "endpoint_id": endpoint.id}
+        delivery = self.delivery_service.new_delivery(endpoint, TEST_EVENT, None, payload_data, utcnow())
+        self.session.add(delivery)
+        self.session.commit()
+        self.delivery_service.dispatch([delivery])
+        return delivery
+
+    def redeliver(self, delivery: Any) -> Any:
+        """Send a delivery again by hand: same event id, same bytes, a fresh attempt."""
+        delivery = delivery if isinstance(delivery, self.models.WebhookDelivery) else self.delivery(delivery)
+        if delivery.status == "sending":
+            raise CaseError("This delivery is being sent right now.", kind="conflict")
+        delivery.status = "pending"
+        delivery.next_attempt_at = None
+        delivery.claimed_at = None
+        self.session.commit()
+        self.delivery_service.dispatch([delivery])
+        return delivery
+

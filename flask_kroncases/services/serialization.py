@@ -1,0 +1,56 @@
+"""The one JSON shape of a case: the JSON API's replies and the webhook bodies both use it.
+
+Language-neutral on purpose: codes (``open``, ``billing``) and ISO-8601 times
+in UTC, never labels in an agent's language.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..models import as_utc
+
+
+def json_key(key: Any) -> Any:
+    """A host key as JSON can carry it: ints and strings as they are, UUIDs as text."""
+    return key if isinstance(key, (int, str)) or key is None else str(key)
+
+
+def iso(value: Any) -> str | None:
+    """A stored time as ISO-8601 in UTC (SQLite hands times back naive)."""
+    moment = as_utc(value)
+    return moment.isoformat() if moment is not None else None
+
+
+def describe_case(case: Any, *, conversation_url: str | None = None) -> dict[str, Any]:
+    """A JSON-ready description of a case (the API's and the webhook's ``case`` object)."""
+    return {
+        "id": case.id,
+        "title": case.title,
+        "case_type": case.case_type,
+        "priority": case.priority,
+        "status": case.status,
+        "summary": case.summary,
+        "conversation_id": json_key(case.conversation_id),
+        "conversation_url": conversation_url,
+        "message_ids": [json_key(k) for k in case.message_ids],
+        "created_by_id": json_key(case.created_by_id),
+        "created_at": iso(case.created_at),
+        "updated_at": iso(case.updated_at),
+        "resolved_at": iso(case.resolved_at),
+        "escalated_at": iso(case.escalated_at),
+        "escalation_level": case.escalation_level,
+        "escalation_reason": case.escalation_reason,
+    }
+
+
+def describe_suggestion(row: Any) -> dict[str, Any]:
+    """A case form suggestion as the script polls it."""
+    return {
+        "id": row.id,
+        "status": row.status,
+        "title": row.title,
+        "summary": row.summary,
+        "source": row.source,
+        "error": row.error,
+    }

@@ -1,0 +1,172 @@
+"""One unit of work for every case change.
+
+Every operation that changes a case — create, status moves, escalate, reopen,
+summary updates, and whatever comes next — goes through :class:`CaseChange`,
+in this order:
+
+    validate (the caller, before a change is begun) → rows → activity → labels
+    → outbox rows → commit → enqueue deliveries → after-commit work → signals
+
+so that a refused change leaves nothing in the session, the webhook rows are
+committed with the change they report (or not at all), and a signal receiver
+always sees committed rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from flask import current_app
+from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+
+from ..enums import ActivityKind, Status
+from ..errors import CaseError
+from ..models import Models, utcnow
+from . import activity as activity_service
+from . import labels as label_service
+from .delivery import DeliveryService
+
+
+class NothingChanged(Exception):
+    """Raised by a row writer to give up quietly: the transaction is rolled back, no error shown."""
+
+
+@dataclass
+class _Activity:
+    kind: ActivityKind
+    from_status: Status | None
+    to_status: Status | None
+    detail: dict[str, Any] | None
+
+
+@dataclass
+class CaseChange:
+    """The parts of one case change, written by :meth:`commit`."""
+
+    work: UnitOfWork
+    case: Any
+    actor: Any
+    while_doing: str
+    new: bool = False
+    now: datetime = field(default_factory=utcnow)
+    _writers: list[Callable[[], None]] = field(default_factory=list)
+    _activity: list[_Activity] = field(default_factory=list)
+    _labels: list[str] = field(default_factory=list)
+    _events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    _after_commit: list[Callable[[], None]] = field(default_factory=list)
+    _signals: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
+
+    def rows(self, writer: Callable[[], None]) -> CaseChange:
+        """Change the case's own rows; runs inside the transaction, before anything else."""
+        self._writers.append(writer)
+        return self
+
+    def activity(
+        self,
+        kind: ActivityKind,
+        *,
+        from_status: Status | None = None,
+        to_status: Status | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> CaseChange:
+        self._activity.append(_Activity(kind, from_status, to_status, detail))
+        return self
+
+    def label(self, name: str) -> CaseChange:
+        self._labels.append(name)
+        return self
+
+    def event(self, event_type: str, **extra: Any) -> CaseChange:
+        """A webhook event: one outbox row per subscribed endpoint, in the same transaction."""
+        self._events.append((event_type, extra))
+        return self
+
+    def after_commit(self, work: Callable[[], None]) -> CaseChange:
+        self._after_commit.append(work)
+        return self
+
+    def signal(self, signal: Any, **kwargs: Any) -> CaseChange:
+        """A blinker signal sent after commit with ``case=`` and ``actor=`` added."""
+        self._signals.append((signal, kwargs))
+        return self
+
+    def commit(self) -> Any:
+        """Write everything in one transaction, then enqueue, then send the signals."""
+        session = self.work.session
+        models = self.work.models
+        case = self.case
+        deliveries: list[Any] = []
+        try:
+            with session.no_autoflush:
+                if self.new:
+                    session.add(case)
+                for writer in self._writers:
+                    writer()
+            if self.new:
+                session.flush()  # the case's id, for the rows that point at it
+            with session.no_autoflush:
+                for entry in self._activity:
+                    activity_service.record(
+                        session, models, case, self.actor, entry.kind,
+                        from_status=entry.from_status, to_status=entry.to_status,
+                        detail=entry.detail, at=self.now,
+                    )
+                for name in self._labels:
+                    label_service.add(session, models, case, name, self.actor, at=self.now)
+                for event_type, extra in self._events:
+                    deliveries += self.work.delivery.record_event(event_type, case, self.actor, **extra)
+            session.commit()
+        except NothingChanged:
+            session.rollback()
+            raise
+        except StaleDataError as exc:
+            session.rollback()
+            raise CaseError(
+                f"{self._name()} was changed by someone else meanwhile; reload it and try again.",
+                kind="conflict",
+            ) from exc
+        except IntegrityError as exc:
+            session.rollback()
+            raise CaseError(
+                f"{self._name()} could not be {self.while_doing}: one of its messages was just added to "
+                "another case. Reload the conversation and try again.",
+                kind="conflict",
+                errors={"messages": ["A selected message was just added to another case."]},
+            ) from exc
+        except DataError as exc:
+            session.rollback()
+            raise CaseError(f"{self._name()} could not be {self.while_doing}: the database refused a value.") from exc
+        except BaseException:
+            session.rollback()
+            raise
+
+        self.work.delivery.dispatch(deliveries)
+        for work in self._after_commit:
+            work()
+        sender = current_app._get_current_object()  # type: ignore[attr-defined]
+        for signal, kwargs in self._signals:
+            signal.send(sender, case=case, actor=self.actor, **kwargs)
+        return case
+
+    def _name(self) -> str:
+        return f"Case #{self.case.id}" if self.case.id is not None and not self.new else "The case"
+
+
+class UnitOfWork:
+    """Begins case changes on the host's session; shared by every case service."""
+
+    def __init__(self, db: Any, models: Models, delivery: DeliveryService) -> None:
+        self.db = db
+        self.models = models
+        self.delivery = delivery
+
+    @property
+    def session(self) -> Any:
+        return self.db.session
+
+    def change(self, case: Any, actor: Any, *, while_doing: str, new: bool = False) -> CaseChange:
+        return CaseChange(self, case, actor, while_doing, new=new)
