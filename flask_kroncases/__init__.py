@@ -7,6 +7,8 @@ from .enums import ActivityKind, CaseType, Priority, Status
 from .errors import CaseError
 from .extension import KronCases, KronCasesState
 
+__version__ = "0.1.0"
+
 __all__ = [
     "ActivityKind",
     "CaseError",

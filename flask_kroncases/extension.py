@@ -96,7 +96,8 @@ class KronCases:
         if unknown:
             raise TypeError(f"init_app() got unexpected keyword arguments {sorted(unknown)}")
         options = {**self._schema_defaults, **{k: v for k, v in schema.items() if v is not None}}
-        missing = [name for name in ("db", "conversation_model", "message_model", "user_model") if options[name] is None]
+        required = ("db", "conversation_model", "message_model", "user_model")
+        missing = [name for name in required if options[name] is None]
         if missing:
             raise TypeError("KronCases needs " + ", ".join(f"{name}=" for name in missing))
 
@@ -113,7 +114,7 @@ class KronCases:
         delivery = DeliveryService(db, models, self.hooks, job_queue)
         service = CaseService(db, models, self.hooks, delivery)
         summaries = SummaryService(db, models, self.hooks, service, job_queue)
-        service.summaries = summaries
+        service.schedule_summary = summaries.schedule_case_summary
         app.extensions["kroncases"] = KronCasesState(
             extension=self,
             db=db,
@@ -210,7 +211,7 @@ class KronCases:
     def service(self) -> CaseService:
         return self.state.service
 
-    # -- the public service API (DESIGN.md §3) ----------------------------
+    # -- the public service API ---------------------------------------------
 
     def create_case(
         self,

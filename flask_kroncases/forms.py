@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -32,7 +34,7 @@ class WebhookEndpointForm(FlaskForm):
     url = URLField("Endpoint URL", validators=[DataRequired("Enter the endpoint URL."), Length(max=2048)],
                    render_kw={"placeholder": "https://example.com/hooks/cases", "autocomplete": "off"})
     description = StringField("Description", validators=[Length(max=200)])
-    events = MultiCheckboxField("Events", choices=list(EVENTS), default=list(EVENTS))
+    events = MultiCheckboxField("Events", choices=[(event, event) for event in EVENTS], default=list(EVENTS))
     enabled = BooleanField("Enabled", default=True)
 
 
@@ -48,10 +50,10 @@ def _strip(value: object) -> object:
     return " ".join(value.split()) if isinstance(value, str) else value
 
 
-def _choices(enum: type[CaseType] | type[Priority]) -> list[object]:
+def _choices(enum: type[CaseType] | type[Priority]) -> list[Any]:
     """Select choices; WTForms 3.3 wants ``SelectChoice`` objects, older ones tuples."""
     try:
-        from wtforms.fields.choices import SelectChoice
+        from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined,unused-ignore]  # stubs lag 3.3
     except ImportError:  # WTForms < 3.3
         return [(member.value, member.label) for member in enum]
     return [SelectChoice(member.value, member.label) for member in enum]

@@ -159,7 +159,7 @@ def _infer_fk_attr(message: HostModel, conversation: HostModel) -> str:
             f"({len(candidates)} foreign keys to {conversation.table.name}); pass "
             "message_conversation_attr= to init_app"
         )
-    return mapper.get_property_by_column(candidates[0]).key
+    return str(mapper.get_property_by_column(candidates[0]).key)
 
 
 @dataclass(frozen=True)

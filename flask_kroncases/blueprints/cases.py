@@ -33,7 +33,9 @@ def _state() -> Any:
     return current_app.extensions["kroncases"]
 
 
-def _json_error(status: int, kind: str, message: str, errors: dict[str, list[str]] | None = None) -> ResponseReturnValue:
+def _json_error(
+    status: int, kind: str, message: str, errors: dict[str, list[str]] | None = None
+) -> ResponseReturnValue:
     return jsonify(error=kind, message=message, errors=errors or {}), status
 
 

@@ -9,10 +9,10 @@ signal. Every refusal is a :class:`~flask_kroncases.errors.CaseError`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
@@ -33,15 +33,11 @@ from ..enums import (
 )
 from ..errors import CaseError
 from ..hooks import HostHooks, is_signed_in, unwrap_user
-from ..models import Models, coerce_key, storable, utcnow
+from ..models import Models, coerce_key, storable
 from . import activity as activity_service
 from . import labels as label_service
 from .delivery import DeliveryService
 from .unit_of_work import UnitOfWork
-
-if TYPE_CHECKING:
-    from .summaries import SummaryService
-
 
 UNSTORABLE = "This text holds characters that cannot be stored (NUL or a broken surrogate)."
 NO_CONVERSATION = "This conversation does not exist."
@@ -65,8 +61,9 @@ class CaseService:
         self.models = models
         self.hooks = hooks
         self.work = UnitOfWork(db, models, delivery)
-        #: Set by the extension; fills in a missing summary after a case is created.
-        self.summaries: SummaryService | None = None
+        #: Set by the extension to the summary service's scheduler: a case saved
+        #: without a summary gets one from a job, after commit.
+        self.schedule_summary: Callable[[Any], None] | None = None
 
     # -- lookups ---------------------------------------------------------
 
@@ -231,9 +228,9 @@ class CaseService:
                 "message_count": len(selected),
             },
         ).label(LABEL_SUPPORT_CASE).event("case.created").signal(signals.case_created)
-        if case.summary is None and self.summaries is not None:
-            summaries = self.summaries
-            change.after_commit(lambda: summaries.schedule_case_summary(case))
+        if case.summary is None and self.schedule_summary is not None:
+            schedule = self.schedule_summary
+            change.after_commit(lambda: schedule(case))
         return change.commit()
 
     def _validate_title(self, title: Any, errors: dict[str, list[str]]) -> str:

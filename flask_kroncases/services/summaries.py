@@ -9,10 +9,10 @@ the row says so; the agent can always save.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Iterable
 from datetime import timedelta
-import re
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa

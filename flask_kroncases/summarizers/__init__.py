@@ -7,16 +7,17 @@ chosen.
 
 from __future__ import annotations
 
+# The summarizer keys have their defaults with every other KRONCASES_* key.
+from ..config import DEFAULTS
+from ..hooks import SummaryInput
 from .base import (
-    DEFAULTS,
     Suggestion,
     Summarizer,
     SummarizerError,
-    SummaryInput,
     clip_title,
-    get_summarizer,
 )
 from .offline import OfflineSummarizer
+from .registry import get_summarizer
 
 __all__ = [
     "DEFAULTS",

@@ -2,7 +2,7 @@
 
 A summarizer turns the messages an agent selected into a suggested case title
 and summary. Backends are chosen by name from the app config with
-:func:`get_summarizer`; every failure they report is a :class:`SummarizerError`
+:func:`~.registry.get_summarizer`; every failure they report is a :class:`SummarizerError`
 so a job can catch one type and let the agent save the case regardless.
 """
 
@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-# The summarizer keys have their defaults with every other KRONCASES_* key.
-from ..config import DEFAULTS
 from ..enums import TITLE_MAX_LENGTH
 from ..hooks import SummaryInput
 
@@ -44,51 +42,6 @@ class Summarizer(Protocol):
     def suggest(self, messages: Sequence[SummaryInput]) -> Suggestion:
         """Return a suggestion, or raise :class:`SummarizerError`."""
         ...
-
-
-def get_summarizer(name: str | None, config: Mapping[str, Any]) -> Summarizer:
-    """Build the backend called ``name`` (``"offline"`` when empty) from ``config``.
-
-    Reads ``KRONCASES_HF_MODEL``, ``KRONCASES_HF_TOKEN``, ``KRONCASES_HF_TIMEOUT``
-    and ``KRONCASES_HF_MAX_TOKENS`` for the ``"huggingface"`` backend, falling
-    back to :data:`DEFAULTS`. A bad name or missing model raises
-    :class:`SummarizerError`, like a failing backend, so callers can fall back
-    to the offline backend in one place.
-    """
-    key = (name or "offline").strip().lower()
-    if key == "offline":
-        from .offline import OfflineSummarizer
-
-        return OfflineSummarizer()
-    if key in ("huggingface", "hf"):
-        return _huggingface_from_config(config)
-    raise SummarizerError(f"Unknown summarizer {name!r}; use 'offline' or 'huggingface'.")
-
-
-def _huggingface_from_config(config: Mapping[str, Any]) -> Summarizer:
-    def setting(key: str) -> Any:
-        value = config.get(key)
-        return DEFAULTS[key] if value is None or value == "" else value
-
-    model = setting("KRONCASES_HF_MODEL")
-    if not model:
-        raise SummarizerError("The huggingface summarizer needs KRONCASES_HF_MODEL (a model id or URL).")
-    try:
-        timeout = float(setting("KRONCASES_HF_TIMEOUT"))
-        max_tokens = int(setting("KRONCASES_HF_MAX_TOKENS"))
-    except (TypeError, ValueError) as exc:
-        raise SummarizerError(f"Invalid summarizer setting: {exc}") from exc
-    # Imported here so the offline path never pays for importing huggingface_hub.
-    try:
-        from .huggingface import HuggingFaceSummarizer
-    except ImportError as exc:
-        raise SummarizerError(
-            f"The huggingface summarizer needs huggingface_hub ({exc}); install flask-kroncases[hf]."
-        ) from exc
-
-    return HuggingFaceSummarizer(
-        str(model), token=setting("KRONCASES_HF_TOKEN"), timeout=timeout, max_tokens=max_tokens
-    )
 
 
 def clip_title(text: str, limit: int = TITLE_MAX_LENGTH) -> str:

@@ -20,12 +20,12 @@ from huggingface_hub import InferenceClient
 from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
 
 from ..enums import TITLE_MAX_LENGTH
+from ..hooks import SummaryInput
 from .base import (
     EMPTY_SUMMARY,
     EMPTY_TITLE,
     Suggestion,
     SummarizerError,
-    SummaryInput,
     clip_title,
     plain_text,
 )

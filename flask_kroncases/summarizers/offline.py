@@ -14,12 +14,12 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from ..enums import TITLE_MAX_LENGTH
+from ..hooks import SummaryInput
 from .base import (
     EMPTY_SUMMARY,
     EMPTY_TITLE,
-    TITLE_MAX_LENGTH,
     Suggestion,
-    SummaryInput,
     clip_title,
     plain_text,
 )
