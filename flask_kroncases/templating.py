@@ -256,8 +256,10 @@ class TemplateHelpers:
         key = _plain(self._state.service.conversation_key(conversation))
         return self._partial("badges", labels=self.labels(conversation), conversation_key=key)
 
-    def cases_url(self, **filters: Any) -> str:
-        """The cases page (every case the agent may see), with optional filters."""
+    def cases_url(self, **filters: Any) -> str | None:
+        """The cases page (every case the agent may see), with optional filters; None when it is off."""
+        if "kroncases_panel" not in current_app.blueprints:
+            return None
         return url_for("kroncases_panel.cases", **{k: v for k, v in filters.items() if v})
 
     def conversation_label(self, conversation: Any) -> str:

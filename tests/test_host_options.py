@@ -1,0 +1,58 @@
+"""What a host can switch off or replace: each blueprint, and every template by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask_login import FlaskLoginClient
+
+from .conftest import Desk
+from .hosts import classic, make_app
+
+
+def app_with(tmp_path: Path, **config: Any) -> Flask:
+    app, _ = make_app(classic, f"sqlite:///{tmp_path / 'host.sqlite'}", **config)
+    app.test_client_class = FlaskLoginClient
+    with app.app_context():
+        classic.db.create_all()
+    return app
+
+
+@pytest.mark.parametrize(
+    ("switch", "prefix"),
+    [("KRONCASES_REGISTER_API", "/kroncases/api"), ("KRONCASES_REGISTER_PAGES", "/kroncases/cases"),
+     ("KRONCASES_REGISTER_SETTINGS", "/kroncases/settings")],
+)
+def test_each_blueprint_can_be_switched_off(tmp_path: Path, switch: str, prefix: str) -> None:
+    on = app_with(tmp_path)
+    off = app_with(tmp_path, **{switch: False})
+    def rules(app: Flask) -> set[str]:
+        return {rule.rule for rule in app.url_map.iter_rules()}
+
+    assert any(rule.startswith(prefix) for rule in rules(on))
+    assert not any(rule.startswith(prefix) for rule in rules(off))
+    assert "/kroncases/static/<path:filename>" in rules(off)  # templates and assets stay
+
+
+def test_templates_are_replaced_by_name(app: Flask, desk: Desk, tmp_path: Path) -> None:
+    folder = tmp_path / "host_templates" / "helpdesk"
+    folder.mkdir(parents=True)
+    (folder / "cases.html").write_text("HOST CASES PAGE {{ result.total }}")
+    (folder / "panel.html").write_text("HOST PANEL {{ cases|length }}")
+    from jinja2 import ChoiceLoader, FileSystemLoader
+
+    app.jinja_loader = ChoiceLoader([FileSystemLoader(str(tmp_path / "host_templates")), app.jinja_loader])
+    app.config["KRONCASES_TEMPLATES"] = {"cases_page": "helpdesk/cases.html", "panel": "helpdesk/panel.html"}
+    with app.app_context():
+        client = app.test_client(user=desk.user(desk.agent))
+    assert client.get("/kroncases/cases").get_data(as_text=True) == "HOST CASES PAGE 0"
+    fragments = client.get(f"/kroncases/conversations/{desk.conversation}/fragments").json
+    assert fragments["panel"] == "HOST PANEL 0"
+
+
+def test_an_unknown_template_name_is_refused_at_init(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown templates"):
+        app_with(tmp_path, KRONCASES_TEMPLATES={"cases": "x.html"})
