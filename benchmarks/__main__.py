@@ -118,9 +118,9 @@ class Report:
         lines = [[r.name, r.database, r.ours, r.baseline, "" if r.ratio is None else f"{r.ratio:.2f}",
                   r.target, r.verdict] for r in self.rows]
         widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
-        out = ["| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |",
+        out = ["| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |",
                "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
-        out += ["| " + " | ".join(c.ljust(w) for c, w in zip(line, widths)) + " |" for line in lines]
+        out += ["| " + " | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) + " |" for line in lines]
         return "\n".join(out)
 
 
@@ -237,7 +237,7 @@ def profile(fn: Callable[[], Any], n: int = 10, limit: int = 14) -> str:
     stats = pstats.Stats(prof)
     total = stats.total_tt  # type: ignore[attr-defined]
     rows = []
-    for (filename, line, func), (cc, nc, tt, ct, callers) in stats.stats.items():  # type: ignore[attr-defined]
+    for (filename, line, func), (_cc, nc, tt, ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
         rows.append((ct, tt, nc, filename, line, func))
     def short(path: str) -> str:
         for marker in ("flask_kroncases/", "site-packages/", "benchmarks/"):
@@ -248,10 +248,10 @@ def profile(fn: Callable[[], Any], n: int = 10, limit: int = 14) -> str:
     out.write(f"{n} requests, {total * 1000 / n:.2f} ms profiled per request (profiler overhead included)\n")
     out.write("cumulative ms/request  calls/request  function (flask_kroncases only)\n")
     ours = sorted((r for r in rows if "flask_kroncases" in r[3]), reverse=True)[:limit]
-    for ct, tt, nc, filename, line, func in ours:
+    for ct, _tt, nc, filename, line, func in ours:
         out.write(f"{ct * 1000 / n:>20.2f}  {nc / n:>13.1f}  {short(filename)}:{line}({func})\n")
     out.write("own ms/request  calls/request  function (hottest overall)\n")
-    for ct, tt, nc, filename, line, func in sorted(rows, key=lambda r: -r[1])[:limit]:
+    for _ct, tt, nc, filename, line, func in sorted(rows, key=lambda r: -r[1])[:limit]:
         out.write(f"{tt * 1000 / n:>14.2f}  {nc / n:>13.1f}  {short(filename)}:{line}({func})\n")
     return out.getvalue()
 
@@ -280,13 +280,13 @@ def web_rows(report: Report, ds: Dataset, queue_name: str) -> dict[str, Any]:
     cased_page, plain_page = 2, pages - 1
     for label, page in (("list page, 50 rows with cases", cased_page), ("list page, 50 rows without cases", plain_page)):
         url = f"/conversations?page={page}"
-        t_ours, t_base = interleaved(lambda: ours.get(url), lambda: bare.get(url), REPEAT)
+        t_ours, t_base = interleaved(lambda url=url: ours.get(url), lambda url=url: bare.get(url), REPEAT)
         ratio = statistics.median(t_ours) / statistics.median(t_base)
         row = Row(label, ds.name, ms(statistics.median(t_ours)), ms(statistics.median(t_base)), ratio,
                   "≤ 1.15", ratio <= 1.15, f"page {page} of {pages}, medians of {REPEAT}")
         report.add(row)
         if not row.met:
-            report.profiles[f"{label} [{ds.name}]"] = profile(lambda: ours.get(url))
+            report.profiles[f"{label} [{ds.name}]"] = profile(lambda url=url: ours.get(url))
     q_cased = count_queries(ours_app, lambda: ours.get(f"/conversations?page={cased_page}"))
     q_plain = count_queries(ours_app, lambda: ours.get(f"/conversations?page={plain_page}"))
     q_bare = count_queries(bare_app, lambda: bare.get(f"/conversations?page={cased_page}"))
@@ -384,7 +384,7 @@ class Workers:
         self.processes = [
             subprocess.Popen([sys.executable, "-m", "benchmarks.worker", str(path), *options], cwd=ROOT, env=env,
                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-            for path, log in zip(self.reports, self.logs)
+            for path, log in zip(self.reports, self.logs, strict=True)
         ]
 
     def wait_ready(self, connection: Any, queue_name: str, timeout: float = 30) -> None:
@@ -401,7 +401,7 @@ class Workers:
             if process.poll() is None:
                 os.kill(process.pid, signal.SIGTERM)
         out = []
-        for process, path, log in zip(self.processes, self.reports, self.logs):
+        for process, path, log in zip(self.processes, self.reports, self.logs, strict=True):
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -432,7 +432,7 @@ def webhook_rows(report: Report, ds: Dataset, web: dict[str, Any], queue_name: s
     try:
         with app.app_context():
             state = app.extensions["kroncases"]
-            state.webhooks.create_endpoint(receiver.url, events=["case.created"])
+            state.endpoints.create_endpoint(receiver.url, events=["case.created"])
             agent = host.db.session.get(host.User, 1)
             ext = state.extension
             sa.event.listen(host.db.session, "after_commit", lambda session: commits.append(time.time()))
@@ -515,7 +515,6 @@ def webhook_rows(report: Report, ds: Dataset, web: dict[str, Any], queue_name: s
 
 def summarizer_rows(report: Report) -> None:
     from benchmarks.summarizer import RUNS, median_seconds, thread
-
     from flask_kroncases.summarizers import OfflineSummarizer
 
     for size in (10, 100, 500):
@@ -531,10 +530,11 @@ def summarizer_rows(report: Report) -> None:
 
 
 def machine() -> list[str]:
+    import sqlite3
+
     import flask
     import redis as redis_py
     import rq
-    import sqlite3
 
     cpu = "?"
     try:

@@ -67,17 +67,16 @@ def _insert(conn: Any, table: sa.Table, columns: list[str], rows: Iterable[tuple
     if conn.dialect.name == "postgresql":
         json_cols = {i for i, c in enumerate(columns) if isinstance(table.c[c].type, sa.JSON)}
         raw = conn.connection.driver_connection
-        with raw.cursor() as cur:
-            with cur.copy(f'COPY {table.name} ({", ".join(columns)}) FROM STDIN') as copy:
-                for row in rows:
-                    if json_cols:
-                        row = tuple(json.dumps(v) if i in json_cols else v for i, v in enumerate(row))
-                    copy.write_row(row)
-                    count += 1
+        with raw.cursor() as cur, cur.copy(f'COPY {table.name} ({", ".join(columns)}) FROM STDIN') as copy:
+            for row in rows:
+                if json_cols:
+                    row = tuple(json.dumps(v) if i in json_cols else v for i, v in enumerate(row))
+                copy.write_row(row)
+                count += 1
         return count
     stmt = table.insert()
     for chunk in _chunks(rows):
-        conn.execute(stmt, [dict(zip(columns, row)) for row in chunk])
+        conn.execute(stmt, [dict(zip(columns, row, strict=True)) for row in chunk])
         count += len(chunk)
     return count
 

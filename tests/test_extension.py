@@ -78,7 +78,7 @@ def test_accessors_say_what_is_missing(tmp_path):
     cases = KronCases()
     app = sqlite_app(tmp_path)
     with app.app_context(), pytest.raises(RuntimeError, match="forget to call 'init_app'"):
-        cases.models
+        _ = cases.models
 
 
 def test_one_instance_serves_two_apps_with_different_schemas(tmp_path):

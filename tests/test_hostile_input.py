@@ -201,7 +201,7 @@ def test_a_host_with_csrfprotect_checks_once_and_we_agree(app, cases, desk, api_
 def test_json_body_is_parsed_once_and_exactly(app, cases, desk, api_as):
     """Duplicate keys, odd types: the service validates what JSON says, nothing is guessed."""
     api = api_as(desk.agent)
-    body = '{"title": "A", "title": "B", "message_ids": ["%s"]}' % desk.messages[0]
+    body = f'{{"title": "A", "title": "B", "message_ids": ["{desk.messages[0]}"]}}'
     response = api.client.post(f"{API}/conversations/{desk.conversation}/cases", data=body,
                                headers={"X-CSRFToken": api.token, "Content-Type": "application/json"})
     assert response.status_code == 201 and response.json["case"]["title"] == "B"

@@ -243,7 +243,7 @@ def test_labels_for_answers_a_page_in_one_query(app, cases, desk, ctx, host):
     msgs = [host.make_message(c, "help") for c in convs]
     db.session.add_all(msgs)
     db.session.commit()
-    for i, (conv, msg) in enumerate(zip(convs, msgs)):
+    for i, (conv, msg) in enumerate(zip(convs, msgs, strict=True)):
         if i % 3 == 0:
             case = cases.create_case(conv, [msg], title=f"Case {i}", by=agent)
             if i % 2 == 0:

@@ -258,7 +258,7 @@ def test_thread_merges_activity_among_messages_in_time_order(app: Flask, cases: 
         case_id = case.id
     order = re.findall(r"\[m\d\]|created by|escalated by", html)
     assert order == ["[m1]", "[m2]", "created by", "[m4]", "[m5]", "escalated by"]
-    assert "Case #%d created by Alex Agent · General · Medium" % case_id in html
+    assert f"Case #{case_id} created by Alex Agent · General · Medium" in html
 
 
 def test_message_attrs_and_indicator_mark_messages_in_cases(app: Flask, cases: KronCases, desk: Desk) -> None:
