@@ -228,6 +228,8 @@ def test_case_api_follows_the_hosts_access_rule(app: Flask) -> None:
     body = {"title": "Not mine", "case_type": "general", "priority": "low", "message_ids": [message_id]}
 
     response = bea.post(f"/kroncases/api/conversations/{support_id}/cases", json=body, headers={"X-CSRFToken": token})
-    assert response.status_code == 403
+    missing = bea.post("/kroncases/api/conversations/987654/cases", json=body, headers={"X-CSRFToken": token})
+    assert response.status_code == missing.status_code == 404  # refused like a conversation that does not exist
+    assert response.get_data() == missing.get_data()
     response = bea.post(f"/kroncases/api/conversations/{support_id}/cases", json=body)
     assert response.status_code == 400  # no CSRF header
