@@ -209,3 +209,15 @@ def test_json_body_is_parsed_once_and_exactly(app, cases, desk, api_as):
                    json={"title": ["x"], "message_ids": {"a": 1}, "priority": None})
     assert odd.status_code == 400 and set(odd.json["errors"]) >= {"title", "messages", "priority"}
     assert json.loads(odd.get_data())["error"] == "invalid"
+
+
+def test_json_replies_never_carry_live_markup(app, cases, desk, api_as):
+    api = api_as(desk.agent)
+    markup = '<script>alert(1)</script>&<img src=x onerror=alert(2)>'
+    response = api.post(f"/conversations/{desk.conversation}/cases", json=payload(desk, message_ids=[markup]))
+    assert response.status_code == 400
+    body = response.get_data()
+    assert b"<" not in body and b">" not in body and b"&" not in body
+    assert markup[:40] in response.json["errors"]["messages"][0]  # JSON.parse gives the same text back
+    fragments = api.client.get(f"/kroncases/conversations/{desk.conversation}/fragments")
+    assert b"<section" not in fragments.get_data() and fragments.json["panel"].startswith("<section")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, abort, current_app, g, render_template, request
+from flask import Blueprint, Flask, Response, abort, current_app, g, render_template, request
 from flask_wtf.csrf import CSRFProtect
 
 from ..config import template_name
@@ -54,6 +54,20 @@ def protect_csrf() -> None:
         return
     protector = current_app.extensions.get("csrf")
     (protector if isinstance(protector, CSRFProtect) else _csrf).protect()
+
+
+def html_safe_json(response: Response) -> Response:
+    """Escape ``<``, ``>`` and ``&`` in JSON replies (as ``\u003c`` ...), as Jinja's ``tojson`` does.
+
+    Replies echo what was sent (a refused message id, a title); escaped, no
+    reply can be sniffed or pasted into a page as live markup. JSON.parse
+    gives back the same text.
+    """
+    if response.mimetype == "application/json" and not response.direct_passthrough:
+        body = response.get_data()
+        if b"<" in body or b">" in body or b"&" in body:
+            response.set_data(body.replace(b"&", b"\\u0026").replace(b"<", b"\\u003c").replace(b">", b"\\u003e"))
+    return response
 
 
 def render(name: str, **context: Any) -> str:

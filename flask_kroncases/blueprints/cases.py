@@ -22,9 +22,10 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from ..errors import CaseError
 from ..services.serialization import describe_case, describe_suggestion
-from . import limit_body, protect_csrf
+from . import html_safe_json, limit_body, protect_csrf
 
 api = Blueprint("kroncases_api", __name__)
+api.after_request(html_safe_json)
 
 _ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 

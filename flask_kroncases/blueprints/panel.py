@@ -20,9 +20,10 @@ from ..errors import CaseError
 from ..forms import CaseForm
 from ..hooks import unwrap_user
 from ..services.serialization import describe_case
-from . import limit_body, protect_csrf, render
+from . import html_safe_json, limit_body, protect_csrf, render
 
 panel = Blueprint("kroncases_panel", __name__)
+panel.after_request(html_safe_json)
 
 #: Case form fields the service may name in its errors; "messages" has no field.
 _FORM_FIELDS = ("title", "case_type", "priority", "summary")
