@@ -42,3 +42,37 @@ def test_licence_and_version_stand_with_the_package() -> None:
 
     assert "MIT License" in (ROOT / "LICENSE").read_text()
     assert flask_kroncases.__version__ == __import__("importlib.metadata").metadata.version("flask-kroncases")
+
+
+def test_the_title_length_has_one_home() -> None:
+    """Models, forms, service, backends, templates and script read ``TITLE_MAX_LENGTH``; no copy of 80."""
+    import re
+
+    package = ROOT / "flask_kroncases"
+    copies = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in package.rglob("*")
+        if path.suffix in {".py", ".js", ".html"} and path.name != "enums.py"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"(?<![\w.])80(?![\w.])", line) and "port" not in line
+    ]
+    assert copies == []
+    script = (package / "static" / "kroncases" / "kroncases.js").read_text()
+    assert 'getAttribute("maxlength")' in script
+
+
+def test_the_panel_offers_what_the_status_moves_allow() -> None:
+    """The panel asks the service for a case's actions instead of repeating the rules."""
+    from types import SimpleNamespace
+
+    from flask_kroncases.enums import CaseAction, Status
+    from flask_kroncases.services.cases import CaseService
+
+    def actions(status: Status) -> list[CaseAction]:
+        return CaseService.actions(SimpleNamespace(status=status.value))
+
+    assert actions(Status.OPEN) == [CaseAction.PENDING, CaseAction.RESOLVE, CaseAction.ESCALATE, CaseAction.SUMMARY]
+    assert actions(Status.PENDING) == [CaseAction.OPEN, CaseAction.RESOLVE, CaseAction.ESCALATE, CaseAction.SUMMARY]
+    assert actions(Status.RESOLVED) == [CaseAction.REOPEN, CaseAction.SUMMARY]
+    panel = (ROOT / "flask_kroncases" / "templates" / "kroncases" / "_panel.html").read_text()
+    assert "case.status ==" not in panel and "actions(case)" in panel

@@ -24,7 +24,7 @@ EMPTY_SUMMARY = "The selected messages contain no text."
 
 @dataclass(frozen=True)
 class Suggestion:
-    """A suggested case title (at most 80 characters) and plain-text summary."""
+    """A suggested case title (at most ``TITLE_MAX_LENGTH`` characters) and plain-text summary."""
 
     title: str
     summary: str
