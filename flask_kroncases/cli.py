@@ -4,18 +4,42 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import multiprocessing
 import os
 import time
+from typing import Any
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 
 from . import jobs
+from .services.delivery import lease_seconds
 
 cli = AppGroup("kroncases", help="Support cases: background worker and maintenance.")
 log = logging.getLogger("flask_kroncases.worker")
+
+
+def worker_class(simple: bool) -> type[Any]:
+    """RQ's ``Worker`` (or ``SimpleWorker``) that remembers a warm shutdown request.
+
+    RQ calls the public hook ``handle_warm_shutdown_request`` on SIGINT/SIGTERM;
+    the flag it sets tells a stop on request from a stop because Redis went away.
+    """
+    from rq import SimpleWorker, Worker
+
+    base: type[Any] = SimpleWorker if simple else Worker
+
+    class KronCasesWorker(base):
+        shutdown_requested = False
+
+        def handle_warm_shutdown_request(self) -> None:
+            self.shutdown_requested = True
+            super().handle_warm_shutdown_request()
+
+    KronCasesWorker.__name__ = KronCasesWorker.__qualname__ = f"KronCases{base.__name__}"
+    return KronCasesWorker
 
 
 @cli.command("worker")
@@ -27,22 +51,26 @@ log = logging.getLogger("flask_kroncases.worker")
 def worker_command(burst: bool, name: str | None, simple: bool, sweep_interval: float | None) -> None:
     """Run an RQ worker, with its scheduler, for the extension's queue."""
     from redis.exceptions import RedisError
-    from rq import SimpleWorker, Worker
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     state = app.extensions["kroncases"]
     if state.jobs.runner != "rq":
         raise click.UsageError("KRONCASES_JOB_RUNNER is not 'rq': jobs run inside the web process.")
+    try:
+        lease_seconds(app.config)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     jobs.bind_app(app)
-    interval = app.config["KRONCASES_SWEEP_INTERVAL"] if sweep_interval is None else sweep_interval
-    worker_class = SimpleWorker if simple else Worker
+    interval = float(app.config["KRONCASES_SWEEP_INTERVAL"] if sweep_interval is None else sweep_interval)
+    lease_check = float(app.config["KRONCASES_WEBHOOK_LEASE_CHECK_INTERVAL"] or 0)
+    cls = worker_class(simple)
     if burst:
         jobs.sweep()
-    elif interval:
+    elif interval > 0 or lease_check > 0:
         # A process, not a thread: the worker forks a child per job, and a fork
         # taken while a thread holds a lock (pool, logging) deadlocks the child.
         multiprocessing.get_context("fork").Process(
-            target=_sweep_forever, args=(float(interval), os.getpid()), name="kroncases-sweeper", daemon=True
+            target=_maintain_forever, args=(interval, lease_check, os.getpid()), name="kroncases-sweeper", daemon=True
         ).start()
     delay = 1.0
     for run in itertools.count():
@@ -50,7 +78,7 @@ def worker_command(burst: bool, name: str | None, simple: bool, sweep_interval: 
         # quits on a signal outlives a Redis restart (the outbox keeps the work).
         worker = None
         try:
-            worker = worker_class(
+            worker = cls(
                 [state.jobs.rq_queue()], connection=state.jobs.connection,
                 name=f"{name}-{run}" if name and run else name,
             )
@@ -58,21 +86,32 @@ def worker_command(burst: bool, name: str | None, simple: bool, sweep_interval: 
         except RedisError as exc:
             log.warning("could not connect to Redis: %s", exc)
             worked = False
-        if burst or (worker is not None and worker._shutdown_requested_date is not None):
+        if burst or (worker is not None and worker.shutdown_requested):
             return
         log.warning("the worker stopped (Redis gone?); starting again in %.0f s", delay)
         time.sleep(delay)
         delay = 1.0 if worked else min(delay * 2, 30.0)
 
 
-def _sweep_forever(interval: float, parent_pid: int) -> None:
-    """Sweep every ``interval`` seconds until the worker that started us is gone."""
+def _maintain_forever(sweep_interval: float, lease_interval: float, parent_pid: int) -> None:
+    """Until the worker that started us is gone: check leases every ``lease_interval``
+    seconds (cheap: one UPDATE) and sweep every ``sweep_interval`` seconds (0: never).
+
+    The lease check is what gets a killed worker's delivery sent again within
+    seconds; the full sweep finds what Redis lost.
+    """
+    tick = min(i for i in (sweep_interval, lease_interval) if i > 0)
+    next_sweep = time.monotonic() + sweep_interval if sweep_interval > 0 else math.inf
     while os.getppid() == parent_pid:
-        time.sleep(interval)
+        time.sleep(tick)
         try:
-            count = jobs.sweep()
-            if count:
-                log.info("sweep enqueued %d pending deliveries", count)
+            if time.monotonic() >= next_sweep:
+                next_sweep = time.monotonic() + sweep_interval
+                count = jobs.sweep()
+                if count:
+                    log.info("sweep enqueued %d pending deliveries", count)
+            elif lease_interval > 0:
+                jobs.reclaim()
         except Exception:  # keep sweeping; the next round may find Redis back
             log.exception("sweep failed")
 

@@ -87,8 +87,9 @@ DEFAULTS: dict[str, Any] = {
     # None: those two plus 5 s (25 s with the defaults).
     "KRONCASES_WEBHOOK_CLAIM_TIMEOUT": None,
     "KRONCASES_WEBHOOK_USER_AGENT": "KronGage-Webhooks/1.0 (+flask-kroncases)",
-    # Absolute base for conversation links in webhook bodies when no request is
-    # active (e.g. "https://help.example.com"); relative URLs are joined to it.
+    # Absolute base for conversation links in webhook bodies (e.g.
+    # "https://help.example.com"): relative URLs from the conversation_url hook
+    # are joined to it. The request's Host header is never used.
     "KRONCASES_BASE_URL": None,
 }
 

@@ -106,4 +106,4 @@ class AttemptOutcome(StrEnum):
 
 
 #: Delivery statuses a job may claim.
-CLAIMABLE: frozenset[DeliveryStatus] = frozenset({DeliveryStatus.PENDING, DeliveryStatus.RETRYING})
+CLAIMABLE: tuple[DeliveryStatus, ...] = (DeliveryStatus.PENDING, DeliveryStatus.RETRYING)

@@ -60,6 +60,12 @@ def sweep() -> int:
         return state.delivery.sweep()  # type: ignore[no-any-return]
 
 
+def reclaim() -> list[int]:
+    """Take back and enqueue deliveries whose lease ran out (their worker died)."""
+    with job_context() as state:
+        return state.delivery.reclaim()  # type: ignore[no-any-return]
+
+
 def suggest(suggestion_id: str) -> str | None:
     """Fill in a suggestion for the case form."""
     with job_context() as state:

@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import orm
 
-from .enums import TITLE_MAX_LENGTH, CaseType, Priority, Status
+from .enums import TITLE_MAX_LENGTH, CaseType, DeliveryStatus, Priority, Status
 
 
 def utcnow() -> datetime:
@@ -381,7 +381,7 @@ def _build(db: Any, host: HostSchema, p: str) -> Models:
         )
         # The exact bytes that are signed and sent, serialized once.
         body = sa.Column(sa.LargeBinary, nullable=False)
-        status = sa.Column(sa.String(16), nullable=False, default="pending")
+        status = sa.Column(sa.String(16), nullable=False, default=DeliveryStatus.PENDING.value)
         attempts = sa.Column(sa.Integer, nullable=False, default=0)
         next_attempt_at = sa.Column(sa.DateTime(timezone=True), nullable=True)
         claimed_at = sa.Column(sa.DateTime(timezone=True), nullable=True)

@@ -50,19 +50,26 @@ def app_config(queue_name: str, request: pytest.FixtureRequest) -> dict[str, Any
         "KRONCASES_WEBHOOK_ALLOW_PRIVATE": ["127.0.0.1/32"],
         "KRONCASES_WEBHOOK_RETRY_SCHEDULE": [0, 0.5, 0.5, 0.5, 0.5],
         "KRONCASES_WEBHOOK_CONNECT_TIMEOUT": 2.0,
-        "KRONCASES_WEBHOOK_READ_TIMEOUT": 1.0,
-        "KRONCASES_WEBHOOK_CLAIM_TIMEOUT": 1,
+        "KRONCASES_WEBHOOK_READ_TIMEOUT": 1.0,   # the lease: 2 + 1 + 5 s
         "KRONCASES_SWEEP_INTERVAL": 1,
         "KRONCASES_BASE_URL": "https://help.example.com",
     }
-    config.update(getattr(request.function, "kc_config", {}))
+    for key, value in getattr(request.function, "kc_config", {}).items():
+        if value is DEFAULT:
+            config.pop(key, None)
+        else:
+            config[key] = value
     if "own_redis" in request.fixturenames:
         config["KRONCASES_REDIS_URL"] = request.getfixturevalue("own_redis").url
     return config
 
 
+#: In ``with_config``: leave this key to the extension's default.
+DEFAULT = object()
+
+
 def with_config(**overrides: Any) -> Any:
-    """Config of one test on top of the module's."""
+    """Config of one test on top of the module's; ``DEFAULT`` removes a key."""
 
     def mark(fn: Any) -> Any:
         fn.kc_config = overrides
@@ -134,39 +141,63 @@ def more_messages(desk: Any, count: int) -> list[Any]:
 # -- 1. a worker killed in the middle of a delivery ----------------------------------------------
 
 
-@with_config(KRONCASES_WEBHOOK_READ_TIMEOUT=15.0)
-def test_worker_killed_mid_delivery_is_delivered_once_by_another(app, cases, desk, receiver, start_worker, ctx):
-    receiver.hangs = [8.0]           # the first request waits long enough for the kill
-    cases.state.webhooks.create_endpoint(receiver.url)
-    first = start_worker()
+DELIVERY_KEYS = ("KRONCASES_WEBHOOK_CONNECT_TIMEOUT", "KRONCASES_WEBHOOK_READ_TIMEOUT",
+                 "KRONCASES_WEBHOOK_CLAIM_TIMEOUT", "KRONCASES_WEBHOOK_LEASE_CHECK_INTERVAL",
+                 "KRONCASES_WEBHOOK_RETRY_SCHEDULE", "KRONCASES_SWEEP_INTERVAL")
+
+
+@with_config(**dict.fromkeys(DELIVERY_KEYS, DEFAULT))
+def test_worker_killed_mid_delivery_is_sent_again_within_30_s_by_another(
+    app, cases, desk, receiver, start_worker, queue_name, ctx
+):
+    """Default settings: two workers, the one sending is SIGKILLed; the other sends the event
+    again within 30 s, and only once the first attempt could no longer be running."""
+    from rq.job import Job
+
+    from flask_kroncases.config import DEFAULTS
+
+    assert {key: app.config[key] for key in DELIVERY_KEYS} == {key: DEFAULTS[key] for key in DELIVERY_KEYS}
+    longest_attempt = DEFAULTS["KRONCASES_WEBHOOK_CONNECT_TIMEOUT"] + DEFAULTS["KRONCASES_WEBHOOK_READ_TIMEOUT"]
+    receiver.hangs = [12.0]          # the first request is still waiting when its worker dies
+    cases.state.endpoints.create_endpoint(receiver.url)
+    workers = [start_worker(), start_worker()]
     make_case(cases, desk)
     receiver.wait_for(lambda r: len(r.hits) == 1, 30, "first attempt")
     [row] = deliveries(cases)
     assert (row.status, row.attempts) == ("sending", 1)
 
-    # SIGKILL the worker and everything below it: work horse (RQ puts it in a
-    # process group of its own), scheduler, sweeper.
-    killed = kill_tree(first.process.pid)
-    first.process.wait(timeout=10)
+    # RQ says which worker runs the job; SIGKILL it and everything below it:
+    # work horse (RQ puts it in a process group of its own), scheduler, sweeper.
+    queue = cases.state.jobs.rq_queue()
+    [job_id] = queue.started_job_registry.get_job_ids()
+    sender = Job.fetch(job_id, connection=cases.state.jobs.connection).worker_name
+    [victim] = [w for w in workers if sender == f"{queue_name}-{w.log_path.stem}"]
+    [survivor] = [w for w in workers if w is not victim]
+    killed = kill_tree(victim.process.pid)
+    killed_at = time.time()
+    victim.process.wait(timeout=10)
     assert len(killed) >= 3
-    # RQ keeps the dead worker's job in its started registry until the job's
-    # heartbeat expires (about 90 s), and the sweeper leaves a delivery alone
-    # while RQ holds a job for it. Fast-forward RQ's clock instead of waiting.
-    from rq.registry import StartedJobRegistry
+    # Nothing is fast-forwarded: RQ still lists the dead worker's job as started.
+    assert queue.started_job_registry.get_job_ids() == [job_id]
 
-    StartedJobRegistry(queue=cases.state.jobs.rq_queue()).cleanup(timestamp=time.time() + 3600)
-
-    start_worker()   # sweeps every second; the claim timed out after 1 s
-    receiver.wait_for(lambda r: len(r.hits) == 2, 30, "second attempt")
+    receiver.wait_for(lambda r: len(r.hits) == 2, 40, "second attempt")
+    first, second = receiver.hits
+    took = second.at - killed_at
+    print(f"\nSIGKILL → redelivery: {took:.1f} s (first → second attempt: {second.at - first.at:.1f} s)")
+    assert took <= 30, took
+    # Never two attempts in flight: the second began after the first one's hard deadline.
+    assert second.at - first.at >= longest_attempt
     wait_until(lambda: all_delivered(cases, 1), 20, "delivery marked delivered")
     [row] = deliveries(cases)
     # What happened: the receiver got the event twice (the first answer never
-    # reached a live worker), processed it once; the row records two attempts.
+    # reached a live worker), processed it once; the row records both attempts.
     assert receiver.processed == [row.event_id]
     assert receiver.counts() == {row.event_id: 2}
     assert row.attempts == 2 and row.last_status_code == 200
-    assert [a.outcome for a in row.attempt_log][-1] == "delivered"
-    time.sleep(1.5)   # another sweep round: nothing more is sent
+    assert [(a.number, a.outcome) for a in row.attempt_log] == [(1, "lost"), (2, "delivered")]
+    survivor.assert_alive()
+    assert "took back 1 deliveries whose worker stopped mid-attempt" in survivor.output()
+    time.sleep(3)   # more lease checks: nothing more is sent
     assert len(receiver.hits) == 2
 
 
@@ -176,22 +207,29 @@ def test_an_attempt_cut_off_by_a_killed_worker_is_logged(app, cases, desk, recei
     Reproduced without processes: claim (as a job does), then the worker is gone;
     the sweeper hands the delivery out again; the next attempt succeeds.
     """
-    cases.state.webhooks.create_endpoint(receiver.url)
+    cases.state.endpoints.create_endpoint(receiver.url)
     make_case(cases, desk)
     [row] = deliveries(cases)
-    service = cases.state.webhooks
+    service = cases.state.delivery
+    from datetime import timedelta
+
     from flask_kroncases.models import utcnow
 
-    assert service.claim(row.id, utcnow())          # attempt 1 starts ... and its worker dies
+    lease = 2.0 + 1.0 + 5.0                          # connect + read timeouts + the margin
+    assert service.claim(row.id, utcnow() - timedelta(seconds=lease - 1))   # attempt 1 starts ... its worker dies
     cases.state.jobs.rq_queue().empty()
-    time.sleep(1.1)                                  # KRONCASES_WEBHOOK_CLAIM_TIMEOUT = 1
-    assert service.sweep() == 1
+    assert service.reclaim() == []                   # the lease still runs
+    time.sleep(1.1)
+    assert service.reclaim() == [row.id]             # ran out: taken back and enqueued
+    assert cases.state.jobs.rq_queue().count == 1
+    assert service.sweep() == 0                      # that job holds it now
     assert service.deliver(row.id) == "delivered"    # attempt 2
     [row] = deliveries(cases)
     assert row.attempts == 2
-    assert [a.number for a in row.attempt_log] == [1, 2]
+    assert [(a.number, a.outcome) for a in row.attempt_log] == [(1, "lost"), (2, "delivered")]
 
 
+@with_config(KRONCASES_WEBHOOK_CLAIM_TIMEOUT=3.5)
 def test_a_retry_scheduled_by_a_dead_worker_is_swept_again(app, cases, desk, ctx):
     """A worker that dies takes RQ's scheduler with it; RQ lets another worker take the
     scheduler over only at its maintenance run (every 10 minutes). Meanwhile the
@@ -205,16 +243,18 @@ def test_a_retry_scheduled_by_a_dead_worker_is_swept_again(app, cases, desk, ctx
     """
     failing = DedupReceiver(status=500)
     try:
-        cases.state.webhooks.create_endpoint(failing.url)
+        cases.state.endpoints.create_endpoint(failing.url)
         make_case(cases, desk)
         cases.state.jobs.rq_queue().empty()              # attempt 1 is run here, not by its queued job
         [row] = deliveries(cases)
-        assert cases.state.webhooks.deliver(row.id) == "retry"
+        assert cases.state.delivery.deliver(row.id) == "retry"
         from rq.registry import ScheduledJobRegistry
 
         assert len(ScheduledJobRegistry(queue=cases.state.jobs.rq_queue())) == 1
-        time.sleep(2.0)   # due after ~0.5 s, so overdue by more than the 1 s claim timeout
-        assert cases.state.webhooks.sweep() == 1
+        time.sleep(1.0)   # due after ~0.5 s: late, but a scheduler may still move it
+        assert cases.state.delivery.sweep() == 0
+        time.sleep(3.5)   # overdue by more than the 3.5 s lease: no scheduler is left
+        assert cases.state.delivery.sweep() == 1
     finally:
         failing.close()
 
@@ -223,7 +263,7 @@ def test_a_retry_scheduled_by_a_dead_worker_is_swept_again(app, cases, desk, ctx
 
 
 def test_redis_restarted_mid_run_loses_no_event(app, cases, desk, receiver, own_redis, start_worker, ctx, caplog):
-    cases.state.webhooks.create_endpoint(receiver.url)
+    cases.state.endpoints.create_endpoint(receiver.url)
     keys = more_messages(desk, 6)
     worker = start_worker()
     made = [make_case(cases, desk, i) for i in range(3)]
@@ -278,7 +318,7 @@ def test_worker_survives_redis_going_away_during_a_job(app, cases, desk, receive
     the outbox), but nothing is delivered until someone starts a worker again.
     """
     receiver.hangs = [1.0]
-    cases.state.webhooks.create_endpoint(receiver.url)
+    cases.state.endpoints.create_endpoint(receiver.url)
     worker = start_worker()
     make_case(cases, desk)
     receiver.wait_for(lambda r: len(r.hits) == 1, 30, "the attempt in flight")
@@ -306,7 +346,7 @@ def _terminate(pid: int) -> None:
 def test_database_connection_cut_during_creation(app, cases, desk, receiver, api_as, start_worker, moment):
     app.config["PROPAGATE_EXCEPTIONS"] = False        # answer as in production, not raise into the test
     with app.app_context():
-        cases.state.webhooks.create_endpoint(receiver.url)
+        cases.state.endpoints.create_endpoint(receiver.url)
         engine = cases.state.db.engine
     start_worker()
     api = api_as(desk.agent)
@@ -375,7 +415,7 @@ def test_database_connection_cut_during_creation(app, cases, desk, receiver, api
 
 def test_receiver_hanging_past_the_timeout_is_retried_and_processed_once(app, cases, desk, receiver, start_worker, ctx):
     receiver.hangs = [3.0]            # KRONCASES_WEBHOOK_READ_TIMEOUT is 1 s
-    cases.state.webhooks.create_endpoint(receiver.url)
+    cases.state.endpoints.create_endpoint(receiver.url)
     start_worker()
     began = time.monotonic()
     make_case(cases, desk)

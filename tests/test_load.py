@@ -134,7 +134,7 @@ def test_twenty_agents_under_load(app, cases, receiver, start_worker, host):  # 
     db = host.db
     per_agent = int(SECONDS * 8) + 40
     with app.app_context():
-        cases.state.webhooks.create_endpoint(receiver.url)
+        cases.state.endpoints.create_endpoint(receiver.url)
         agents_rows = []
         for i in range(AGENTS):
             user = host.make_user(f"Agent {i}", "support")

@@ -32,6 +32,7 @@ from flask_kroncases.webhooks import (
     generate_secret,
     next_delay,
     parse_retry_after,
+    redact_url,
     send,
     serialize,
     validate_url,
@@ -342,6 +343,106 @@ def test_unresolvable_host_is_retried(dns: FakeDNS) -> None:
     assert validate_url("https://gone.test/hook") == "The host of 'https://gone.test/hook' could not be resolved."
 
 
+def drip_headers(receiver: Receiver, pause: float) -> tuple[Reply, threading.Event]:
+    """A reply that sends its status line and headers a byte every ``pause`` seconds, for ever.
+
+    Each byte comes well within the read timeout, so only a deadline over the
+    whole attempt ends it.
+    """
+    cut = threading.Event()
+
+    def reply(handler: BaseHTTPRequestHandler) -> None:
+        try:
+            handler.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            handler.wfile.flush()
+            while not receiver.release.wait(pause):
+                handler.wfile.write(b"X")
+                handler.wfile.flush()
+        except OSError:
+            cut.set()
+
+    return reply, cut
+
+
+def test_an_attempt_never_outlives_connect_plus_read_timeout(receiver: Receiver) -> None:
+    receiver.reply, cut = drip_headers(receiver, pause=0.1)
+    result = send(receiver.url(), BODY, HEADERS, allow_private=True, connect_timeout=0.5, read_timeout=0.5)
+    assert result.status_code is None and not result.refused
+    assert result.error == "No response: cut off after 1 s."
+    assert 900 <= result.latency_ms < 1500
+    assert classify(result) == "retry"
+    assert cut.wait(5)   # the connection is gone, not left dangling
+
+
+def test_a_dns_lookup_that_hangs_counts_against_the_connect_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    release = threading.Event()
+
+    def stuck(*args: Any, **kwargs: Any) -> Any:
+        release.wait(10)
+        raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", stuck)
+    try:
+        result = send("https://slow-dns.test/hook", BODY, HEADERS, connect_timeout=0.3, read_timeout=5)
+    finally:
+        release.set()
+    assert result.status_code is None and not result.refused
+    assert result.error == "Could not resolve the host: no answer from DNS within 0.3 s"
+    assert result.latency_ms < 1000
+
+
+@pytest.mark.parametrize(
+    ("bad", "named"),
+    [("\r", "carriage return"), ("\n", "line feed"), ("\r\n", "carriage return"), ("\t", "tab"),
+     ("\x00", "NUL"), (" ", "space"), ("\x7f", "U+007F"), ("\x1b", "U+001B"), ("\x85", "U+0085"),
+     ("\u2028", "U+2028"), ("\ud800", "U+D800")],
+)
+def test_whitespace_and_control_characters_are_refused_before_any_lookup(
+    dns: FakeDNS, connections: list[tuple[str, int]], bad: str, named: str
+) -> None:
+    """urlsplit() drops CR, LF and tab without a word; a URL holding them is refused instead."""
+    for url in (f"https://hooks.test/ca{bad}ses", f"https://hoo{bad}ks.test/cases", f"https://hooks.test/?q={bad}"):
+        message = validate_url(url)
+        assert message is not None and named in message and "control characters" in message, (url, message)
+        result = send(url, BODY, HEADERS)
+        assert result.refused and result.error == message
+    assert dns.lookups == [] and connections == []
+
+
+@pytest.mark.parametrize(
+    ("url", "logged"),
+    [
+        ("https://hooks.example.com/cases", "https://hooks.example.com/cases"),
+        ("https://alice:s3cret@hooks.example.com:8443/a/b?token=t0k#frag", "https://hooks.example.com:8443/a/b"),
+        ("https://alice@hooks.example.com?token=t0k", "https://hooks.example.com"),
+        ("https://hooks.example.com#token=t0k", "https://hooks.example.com"),
+        ("https://alice:s3cret@[::1]:8080/x", "https://[::1]:8080/x"),
+        ("http://h/x\r\nFAKE log line", "http://h/x%0D%0AFAKE%20log%20line"),
+        ("not a url?token=t0k", "not%20a%20url"),
+        ("https://h/\ud800", "https://h/%ED%A0%80"),
+    ],
+)
+def test_redact_url_keeps_no_userinfo_query_or_control_characters(url: str, logged: str) -> None:
+    assert redact_url(url) == logged
+
+
+def test_errors_never_quote_the_userinfo_or_query(monkeypatch: pytest.MonkeyPatch) -> None:
+    """urllib3 quotes the path and query in some errors; the stored error (and the log) must not."""
+    import requests
+
+    port = free_port()
+    url = f"http://alice:s3cret@127.0.0.1:{port}/hook?token=t0k#frag"
+
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise requests.ConnectionError(f"HTTPConnectionPool(host='127.0.0.1', port={port}): Max retries exceeded"
+                                       f" with url: /hook?token=t0k (Caused by {url})")
+
+    monkeypatch.setattr(requests.Session, "post", fail)
+    result = send(url, BODY, HEADERS, allow_private=True)
+    assert result.error == (f"Could not connect: HTTPConnectionPool(host='127.0.0.1', port={port}): Max retries"
+                            f" exceeded with url: /hook (Caused by http://127.0.0.1:{port}/hook)")
+
+
 # SSRF
 
 
@@ -493,6 +594,21 @@ def test_https_pins_the_address_but_verifies_the_hostname(
 
 def test_default_schedule() -> None:
     assert DEFAULT_SCHEDULE == (0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
+
+
+def test_the_schedule_has_one_home_and_the_readme_states_its_span() -> None:
+    """config.py holds it; the sender's default and the config default are that one tuple."""
+    from pathlib import Path
+
+    from flask_kroncases.config import DEFAULT_RETRY_SCHEDULE, DEFAULTS
+
+    assert DEFAULT_SCHEDULE is DEFAULT_RETRY_SCHEDULE is DEFAULTS["KRONCASES_WEBHOOK_RETRY_SCHEDULE"]
+    span = sum(DEFAULT_RETRY_SCHEDULE)
+    assert span == 272_105 and round(span / 3600, 1) == 75.6
+    config_source = (Path(__file__).parents[1] / "flask_kroncases" / "config.py").read_text()
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    for text in (config_source, readme):
+        assert "272,105" in text and "about a day" not in text
 
 
 def test_next_delay_jitters_within_ten_percent_and_runs_out() -> None:

@@ -79,6 +79,12 @@ def test_headers_carry_everything_receivers_need() -> None:
     Webhook(secret).verify(BODY, headers)
 
 
+def kron_verifies(header: str, secret: str, body: bytes = BODY) -> bool:
+    """The README's receiver: any of the comma-separated ``sha256=`` entries, compared in constant time."""
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return any(hmac.compare_digest(expected, entry.strip()) for entry in header.split(","))
+
+
 def test_both_secrets_verify_during_rotation() -> None:
     new, old = generate_secret(), generate_secret()
     headers = headers_for([new, old])
@@ -87,9 +93,20 @@ def test_both_secrets_verify_during_rotation() -> None:
     Webhook(old).verify(BODY, headers)
     with pytest.raises(WebhookVerificationError):
         Webhook(generate_secret()).verify(BODY, headers)
-    # The GitHub-style header is signed with the newest secret.
-    assert headers["X-KronGage-Signature"] == kron_signature(new, BODY)
-    assert headers["X-KronGage-Signature"] != kron_signature(old, BODY)
+    # The GitHub-style header lists one signature per secret, newest first, joined by ", ".
+    assert headers["X-KronGage-Signature"] == f"{kron_signature(new, BODY)}, {kron_signature(old, BODY)}"
+    assert kron_verifies(headers["X-KronGage-Signature"], new)
+    assert kron_verifies(headers["X-KronGage-Signature"], old)
+    assert not kron_verifies(headers["X-KronGage-Signature"], generate_secret())
+    assert not kron_verifies(headers["X-KronGage-Signature"], old, BODY + b" ")
+
+
+def test_outside_a_rotation_each_header_has_exactly_one_signature() -> None:
+    secret = generate_secret()
+    headers = headers_for([secret])
+    assert headers["X-KronGage-Signature"] == kron_signature(secret, BODY)
+    assert "," not in headers["X-KronGage-Signature"]
+    assert len(headers["webhook-signature"].split(" ")) == 1
 
 
 def test_retries_keep_the_id_but_sign_a_fresh_timestamp() -> None:

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, url_for
+from flask import Flask
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
 
@@ -44,12 +44,11 @@ def is_admin(user: User) -> bool:
 
 
 @cases.conversation_url
-def conversation_url(conversation: Conversation) -> str | None:
-    """Absolute, so webhook receivers can link back; None outside a request without SERVER_NAME."""
-    try:
-        return url_for("helpdesk.conversation", conversation_id=conversation.id, _external=True)
-    except RuntimeError:
-        return None
+def conversation_url(conversation: Conversation) -> str:
+    """A path, never an absolute URL built from the request's Host header (a client can forge
+    that one, and it would end up in a signed webhook body); the extension joins the path to
+    ``KRONCASES_BASE_URL``. Works in a job too, where there is no request."""
+    return f"/conversations/{conversation.id}"
 
 
 @cases.user_name
@@ -67,6 +66,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         # threads of this process. KRONCASES_JOB_RUNNER=rq uses Redis and
         # `flask --app examples.host_app kroncases worker` instead.
         KRONCASES_JOB_RUNNER="thread",
+        # Where receivers of the demo's webhooks link back to: the address
+        # ./scripts/demo serves on (PORT, default 5000); KRONCASES_BASE_URL overrides it.
+        KRONCASES_BASE_URL=f"http://127.0.0.1:{os.environ.get('PORT', '5000')}",
     )
     # Any KRONCASES_* setting may come from the environment (JSON or plain text).
     for key, value in os.environ.items():

@@ -1,14 +1,20 @@
-"""Settings → Integrations → Cases Webhook: admins only, through the host's ``admin_check``."""
+"""Settings → Integrations → Cases Webhook: admins only, through the host's ``admin_check``.
+
+Ids in the URL are plain text segments: the endpoint service turns them into
+keys or answers 404, so no id (too large, negative, "²", NUL) reaches the
+database. No response is cached: some show a signing secret.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from ..enums import WEBHOOK_EVENTS as EVENTS
+from ..enums import DeliveryStatus
 from ..errors import CaseError
 from ..forms import ActionForm, WebhookEndpointForm
 from ..webhooks import mask_secret
@@ -30,6 +36,13 @@ def _admins_only() -> ResponseReturnValue | None:
     limit_body()
     protect_csrf()
     return None
+
+
+@settings.after_request
+def _no_store(response: Response) -> Response:
+    """Never cached by the browser or a proxy: a new or rotated secret is shown once."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @settings.errorhandler(CaseError)
@@ -56,6 +69,7 @@ def _render(endpoint: Any = None, form: WebhookEndpointForm | None = None, *, se
         new_secret=secret,
         masked_secret=mask_secret(endpoint.secret) if endpoint is not None and endpoint.id else None,
         events=EVENTS,
+        delivery_status=DeliveryStatus,
     ), status
 
 
@@ -92,13 +106,13 @@ def create() -> ResponseReturnValue:
     return _render(endpoint, secret=secret, status=201)
 
 
-@settings.get("/integrations/webhooks/<int:endpoint_id>")
-def show(endpoint_id: int) -> ResponseReturnValue:
+@settings.get("/integrations/webhooks/<endpoint_id>")
+def show(endpoint_id: str) -> ResponseReturnValue:
     return _render(_webhooks().endpoint(endpoint_id))
 
 
-@settings.post("/integrations/webhooks/<int:endpoint_id>")
-def update(endpoint_id: int) -> ResponseReturnValue:
+@settings.post("/integrations/webhooks/<endpoint_id>")
+def update(endpoint_id: str) -> ResponseReturnValue:
     service = _webhooks()
     endpoint = service.endpoint(endpoint_id)
     form = WebhookEndpointForm()
@@ -111,40 +125,40 @@ def update(endpoint_id: int) -> ResponseReturnValue:
         _apply_errors(form, exc)
         return _render(endpoint, form, status=400)
     flash("Webhook saved.", "success")
-    return redirect(url_for(".show", endpoint_id=endpoint_id))
+    return redirect(url_for(".show", endpoint_id=endpoint.id))
 
 
-def _action(endpoint_id: int) -> Any:
+def _action(endpoint_id: str) -> Any:
     if not ActionForm().validate_on_submit():
         abort(400, "The form expired or its CSRF token is missing. Reload the page and try again.")
     return _webhooks().endpoint(endpoint_id)
 
 
-@settings.post("/integrations/webhooks/<int:endpoint_id>/rotate")
-def rotate(endpoint_id: int) -> ResponseReturnValue:
+@settings.post("/integrations/webhooks/<endpoint_id>/rotate")
+def rotate(endpoint_id: str) -> ResponseReturnValue:
     endpoint = _action(endpoint_id)
     secret = _webhooks().rotate_secret(endpoint)
     return _render(endpoint, secret=secret)
 
 
-@settings.post("/integrations/webhooks/<int:endpoint_id>/test")
-def send_test(endpoint_id: int) -> ResponseReturnValue:
+@settings.post("/integrations/webhooks/<endpoint_id>/test")
+def send_test(endpoint_id: str) -> ResponseReturnValue:
     endpoint = _action(endpoint_id)
     delivery = _webhooks().send_test_event(endpoint)
     flash(f"Test event queued (delivery #{delivery.id}).", "success")
-    return redirect(url_for(".show", endpoint_id=endpoint_id))
+    return redirect(url_for(".show", endpoint_id=endpoint.id))
 
 
-@settings.post("/integrations/webhooks/<int:endpoint_id>/delete")
-def delete(endpoint_id: int) -> ResponseReturnValue:
+@settings.post("/integrations/webhooks/<endpoint_id>/delete")
+def delete(endpoint_id: str) -> ResponseReturnValue:
     endpoint = _action(endpoint_id)
     _webhooks().delete_endpoint(endpoint)
     flash("Webhook deleted.", "success")
     return redirect(url_for(".index"))
 
 
-@settings.post("/integrations/webhooks/deliveries/<int:delivery_id>/redeliver")
-def redeliver(delivery_id: int) -> ResponseReturnValue:
+@settings.post("/integrations/webhooks/deliveries/<delivery_id>/redeliver")
+def redeliver(delivery_id: str) -> ResponseReturnValue:
     if not ActionForm().validate_on_submit():
         abort(400, "The form expired or its CSRF token is missing. Reload the page and try again.")
     service = _webhooks()

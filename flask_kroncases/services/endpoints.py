@@ -14,10 +14,11 @@ from typing import Any
 import sqlalchemy as sa
 from flask import current_app
 
-from ..enums import TEST_EVENT, WEBHOOK_EVENTS as EVENTS
+from ..enums import TEST_EVENT, DeliveryStatus
+from ..enums import WEBHOOK_EVENTS as EVENTS
 from ..errors import CaseError
-from ..models import Models, utcnow
-from ..webhooks import generate_secret, validate_url
+from ..models import Models, coerce_key, storable, utcnow
+from ..webhooks import generate_secret, redact_url, validate_url
 from .delivery import DeliveryService
 
 log = logging.getLogger("flask_kroncases.webhooks")
@@ -46,8 +47,14 @@ class EndpointService:
         return list(self.session.scalars(sa.select(Endpoint).order_by(Endpoint.id)))
 
     def endpoint(self, endpoint_id: Any) -> Any:
+        """The endpoint with this id, as an int or straight from a URL; not_found for anything else.
+
+        Text that is no key (``"-1"``, ``"²"``, ``"2147483648"``, NUL) is
+        refused here, before the database could choke on it.
+        """
         Endpoint = self.models.WebhookEndpoint
-        found = self.session.get(Endpoint, endpoint_id) if isinstance(endpoint_id, int) else None
+        key = coerce_key(Endpoint.__table__.c.id.type, endpoint_id)
+        found = self.session.get(Endpoint, key) if key is not None else None
         if found is None:
             raise CaseError("This webhook endpoint does not exist.", kind="not_found")
         return found
@@ -62,6 +69,7 @@ class EndpointService:
         elif len(clean_url) > 2048:
             errors["url"] = ["Keep the URL to 2048 characters or fewer."]
         else:
+            # Also refuses whitespace and control characters (CR, LF, NUL ...) inside the URL.
             problem = validate_url(clean_url, self.config["KRONCASES_WEBHOOK_ALLOW_PRIVATE"])
             if problem:
                 errors["url"] = [problem]
@@ -73,7 +81,9 @@ class EndpointService:
         if unknown or not chosen:
             errors["events"] = ["Choose one or more of " + ", ".join(EVENTS) + "."]
         clean_description = description.strip() if isinstance(description, str) else ""
-        if len(clean_description) > 200:
+        if not storable(clean_description):
+            errors["description"] = ["The description holds characters that cannot be saved (NUL or broken text)."]
+        elif len(clean_description) > 200:
             errors["description"] = ["Keep the description to 200 characters or fewer."]
         if errors:
             raise CaseError("The webhook was not saved: " + " ".join(m for ms in errors.values() for m in ms),
@@ -92,7 +102,7 @@ class EndpointService:
         )
         self.session.add(endpoint)
         self.session.commit()
-        log.info("webhook endpoint %s created for %s", endpoint.id, clean_url)
+        log.info("webhook endpoint %s created for %s", endpoint.id, redact_url(clean_url))
         return endpoint, secret
 
     def update_endpoint(
@@ -109,6 +119,7 @@ class EndpointService:
         endpoint.enabled = bool(enabled)
         endpoint.updated_at = utcnow()
         self.session.commit()
+        log.info("webhook endpoint %s saved: %s", endpoint.id, redact_url(clean_url))
         return endpoint
 
     def delete_endpoint(self, endpoint: Any) -> None:
@@ -133,13 +144,16 @@ class EndpointService:
         Delivery = self.models.WebhookDelivery
         query = sa.select(Delivery).order_by(Delivery.id.desc()).limit(limit)
         if endpoint is not None:
-            endpoint_id = endpoint if isinstance(endpoint, int) else endpoint.id
-            query = query.where(Delivery.endpoint_id == endpoint_id)
+            if not isinstance(endpoint, self.models.WebhookEndpoint):
+                endpoint = self.endpoint(endpoint)
+            query = query.where(Delivery.endpoint_id == endpoint.id)
         return list(self.session.scalars(query))
 
     def delivery(self, delivery_id: Any) -> Any:
+        """The delivery with this id, as an int or straight from a URL; not_found for anything else."""
         Delivery = self.models.WebhookDelivery
-        found = self.session.get(Delivery, delivery_id) if isinstance(delivery_id, int) else None
+        key = coerce_key(Delivery.__table__.c.id.type, delivery_id)
+        found = self.session.get(Delivery, key) if key is not None else None
         if found is None:
             raise CaseError("This delivery does not exist.", kind="not_found")
         return found
@@ -155,14 +169,22 @@ class EndpointService:
         return delivery
 
     def redeliver(self, delivery: Any) -> Any:
-        """Send a delivery again by hand: same event id, same bytes, a fresh attempt."""
-        delivery = delivery if isinstance(delivery, self.models.WebhookDelivery) else self.delivery(delivery)
-        if delivery.status == "sending":
-            raise CaseError("This delivery is being sent right now.", kind="conflict")
-        delivery.status = "pending"
-        delivery.next_attempt_at = None
-        delivery.claimed_at = None
+        """Send a delivery again by hand: same event id, same bytes, a fresh attempt.
+
+        A compare-and-set, like the claim: a delivery that a worker is sending
+        right now is left alone, so a click never starts a second attempt in flight.
+        """
+        Delivery = self.models.WebhookDelivery
+        delivery = delivery if isinstance(delivery, Delivery) else self.delivery(delivery)
+        result = self.session.execute(
+            sa.update(Delivery)
+            .where(Delivery.id == delivery.id, Delivery.status != DeliveryStatus.SENDING)
+            .values(status=DeliveryStatus.PENDING, next_attempt_at=None, claimed_at=None)
+            .execution_options(synchronize_session=False)
+        )
         self.session.commit()
+        if result.rowcount != 1:
+            raise CaseError("This delivery is being sent right now.", kind="conflict")
+        self.session.refresh(delivery)
         self.delivery_service.dispatch([delivery])
         return delivery
-

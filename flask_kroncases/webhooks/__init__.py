@@ -7,8 +7,9 @@ database or the app, so every piece can be tested on its own.
 from __future__ import annotations
 
 from .schedule import DEFAULT_SCHEDULE, Verdict, classify, next_delay
-from .sender import AllowPrivate, SendResult, parse_retry_after, send, validate_url
+from .sender import AllowPrivate, SendResult, parse_retry_after, redact_url, send, validate_url
 from .signing import (
+    SIGNATURE_SEPARATOR,
     build_headers,
     generate_secret,
     kron_signature,
@@ -19,6 +20,7 @@ from .signing import (
 
 __all__ = [
     "DEFAULT_SCHEDULE",
+    "SIGNATURE_SEPARATOR",
     "AllowPrivate",
     "SendResult",
     "Verdict",
@@ -29,6 +31,7 @@ __all__ = [
     "mask_secret",
     "next_delay",
     "parse_retry_after",
+    "redact_url",
     "send",
     "serialize",
     "standard_signature",

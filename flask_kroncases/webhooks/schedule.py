@@ -1,38 +1,29 @@
 """When to try a webhook again, and what an attempt's result means.
 
 The schedule is the Standard Webhooks / Svix one: quick retries for blips, then
-spreading out over about three days so a receiver that is down for a day still
-gets every event.
+spreading out over about three days (272,105 s) so a receiver that is down for a
+day still gets every event.
 """
 
 from __future__ import annotations
 
 import random
-from typing import Literal
 
+from ..config import DEFAULT_RETRY_SCHEDULE
+from ..enums import AttemptOutcome
 from .sender import SendResult
 
-#: Delay in seconds before each attempt: now, 5 s, 5 min, 30 min, 2 h, 5 h,
-#: 10 h, 14 h, 20 h, 24 h; ten attempts in all.
-DEFAULT_SCHEDULE: tuple[float, ...] = (
-    0,
-    5,
-    5 * 60,
-    30 * 60,
-    2 * 3600,
-    5 * 3600,
-    10 * 3600,
-    14 * 3600,
-    20 * 3600,
-    24 * 3600,
-)
+#: The schedule lives in :mod:`flask_kroncases.config` (the default of
+#: ``KRONCASES_WEBHOOK_RETRY_SCHEDULE``); this name is kept for imports.
+DEFAULT_SCHEDULE: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
 
 #: The longest ``Retry-After`` honoured, so a receiver cannot park a delivery forever.
 MAX_RETRY_AFTER: float = 24 * 3600
 
 JITTER = 0.1
 
-Verdict = Literal["delivered", "retry", "disable", "failed"]
+#: What :func:`classify` makes of an attempt: delivered, retry, disable or failed.
+Verdict = AttemptOutcome
 
 
 def next_delay(
@@ -67,9 +58,9 @@ def classify(result: SendResult) -> Verdict:
     errors, is retried.
     """
     if result.refused:
-        return "failed"
+        return AttemptOutcome.FAILED
     if result.status_code is not None and 200 <= result.status_code < 300:
-        return "delivered"
+        return AttemptOutcome.DELIVERED
     if result.status_code == 410:
-        return "disable"
-    return "retry"
+        return AttemptOutcome.DISABLE
+    return AttemptOutcome.RETRY

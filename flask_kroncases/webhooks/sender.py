@@ -6,13 +6,21 @@ host is resolved once, every address it resolves to must be global, and the
 connection then goes to the address that was checked, so a DNS answer that
 changes between check and connect (DNS rebinding) cannot redirect it. The
 ``Host`` header, TLS SNI and certificate verification keep the URL's hostname.
+
+An attempt never outlives ``connect_timeout + read_timeout``, whatever the
+receiver does (answer its headers a byte at a time, never finish the TLS
+handshake): the lookup is bounded and a watchdog cuts the connection at the
+deadline. The delivery service relies on it: a claim lasts a little longer
+than that, so an attempt still running always holds its claim.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 import time
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +31,9 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -67,18 +78,54 @@ class _Target:
     address: IPAddress
 
 
-def validate_url(url: str, allow_private: AllowPrivate = False) -> str | None:
+def validate_url(url: str, allow_private: AllowPrivate = False, *, resolve_timeout: float | None = 10) -> str | None:
     """Why ``url`` cannot receive webhooks, for the settings form, or ``None``.
 
     :func:`send` checks again at send time, since DNS answers change.
     """
     try:
-        _check(url, allow_private)
+        _check(url, allow_private, resolve_timeout)
     except _Refused as e:
         return str(e)
     except OSError:
-        return f"The host of {url!r} could not be resolved."
+        return f"The host of {redact_url(url)!r} could not be resolved."
     return None
+
+
+def redact_url(url: object) -> str:
+    """``url`` fit for a log line: no userinfo (passwords), query or fragment (tokens).
+
+    Cut where :func:`urllib.parse.urlsplit` (and so the request) would cut;
+    spaces and control characters are percent-encoded so a URL cannot forge
+    log lines.
+    """
+    text = url if isinstance(url, str) else repr(url)
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "", text
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    authority, tail = rest[:end], rest[end:]
+    authority = authority.rpartition("@")[2]
+    path = tail.split("#", 1)[0].split("?", 1)[0]
+    return _escape_controls(f"{scheme}{sep}{authority}{path}")
+
+
+def _escape_controls(text: str) -> str:
+    return "".join(
+        "".join(f"%{b:02X}" for b in ch.encode("utf-8", "surrogatepass")) if _is_unsafe(ch) else ch
+        for ch in text
+    )
+
+
+def _is_unsafe(ch: str) -> bool:
+    """Whitespace, a control character (C0, DEL, C1) or a lone surrogate."""
+    return ch.isspace() or unicodedata.category(ch) in ("Cc", "Cs")
+
+
+def _describe(ch: str) -> str:
+    names = {"\r": "a carriage return (CR)", "\n": "a line feed (LF)", "\t": "a tab",
+             "\x00": "a NUL character", " ": "a space"}
+    return names.get(ch) or f"the character U+{ord(ch):04X}"
 
 
 def send(
@@ -100,47 +147,58 @@ def send(
     requests: ``False`` or a CA bundle path for receivers behind a private CA.
     """
     start = time.monotonic()
+    total = connect_timeout + read_timeout
+    deadline = _Deadline(total)
 
     def result(status: int | None = None, **kwargs: Any) -> SendResult:
         latency_ms = round((time.monotonic() - start) * 1000)
+        if kwargs.get("error"):
+            kwargs["error"] = _scrub(kwargs["error"], url)
         return SendResult(status_code=status, latency_ms=latency_ms, **kwargs)
 
     try:
-        target = _check(url, allow_private)
+        target = _check(url, allow_private, connect_timeout)
     except _Refused as e:
         return result(error=str(e), refused=True)
     except OSError as e:
         return result(error=f"Could not resolve the host: {e}")
 
-    with requests.Session() as session:
-        session.trust_env = False
-        adapter = _PinnedAdapter(target)
-        session.mount("http://", adapter)
-        session.mount("https://", adapter)
-        try:
-            response = session.post(
-                url,
-                data=body,
-                headers={**headers, "Host": target.host_header},
-                timeout=(connect_timeout, read_timeout),
-                allow_redirects=False,
-                stream=True,
-                verify=verify,
+    deadline.start()
+    try:
+        with requests.Session() as session:
+            session.trust_env = False
+            adapter = _PinnedAdapter(target, deadline)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            try:
+                response = session.post(
+                    url,
+                    data=body,
+                    headers={**headers, "Host": target.host_header},
+                    timeout=(connect_timeout, read_timeout),
+                    allow_redirects=False,
+                    stream=True,
+                    verify=verify,
+                )
+            except requests.RequestException as e:
+                if deadline.passed:
+                    return result(error=f"No response: cut off after {total:g} s.")
+                if isinstance(e, requests.ConnectTimeout):
+                    return result(error=f"Connecting timed out after {connect_timeout:g} s.")
+                if isinstance(e, requests.ReadTimeout):
+                    return result(error=f"No response: timed out after {read_timeout:g} s.")
+                return result(error=f"Could not connect: {_reason(e)}")
+            with response:
+                if deadline.passed:  # cut off mid-headers: http.client parses what came as if complete
+                    return result(error=f"No response: cut off after {total:g} s.")
+                excerpt = _read_capped(response, max_response_bytes, start + total)
+            return result(
+                response.status_code,
+                response_excerpt=excerpt.decode("utf-8", errors="replace"),
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
             )
-        except requests.ConnectTimeout:
-            return result(error=f"Connecting timed out after {connect_timeout:g} s.")
-        except requests.ReadTimeout:
-            return result(error=f"No response: timed out after {read_timeout:g} s.")
-        except requests.RequestException as e:
-            return result(error=f"Could not connect: {_reason(e)}")
-        with response:
-            deadline = start + connect_timeout + read_timeout
-            excerpt = _read_capped(response, max_response_bytes, deadline)
-        return result(
-            response.status_code,
-            response_excerpt=excerpt.decode("utf-8", errors="replace"),
-            retry_after=parse_retry_after(response.headers.get("Retry-After")),
-        )
+    finally:
+        deadline.cancel()
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -160,23 +218,27 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, (when - now).total_seconds())
 
 
-def _check(url: str, allow_private: AllowPrivate) -> _Target:
+def _check(url: str, allow_private: AllowPrivate, resolve_timeout: float | None = None) -> _Target:
     """Resolve the URL's host once and refuse it unless every address is allowed."""
+    bad = next((ch for ch in url if _is_unsafe(ch)), None)
+    if bad is not None:
+        # urlsplit() would quietly drop CR, LF and tab; a NUL breaks the database.
+        raise _Refused(f"The URL contains {_describe(bad)}; URLs may not hold spaces or control characters.")
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as e:
-        raise _Refused(f"{url!r} is not a valid URL: {e}.") from None
+        raise _Refused(f"{redact_url(url)!r} is not a valid URL: {e}.") from None
     if parts.scheme not in ("http", "https"):
         raise _Refused(
-            f"Only http:// and https:// URLs can receive webhooks, not {url!r}."
+            f"Only http:// and https:// URLs can receive webhooks, not {redact_url(url)!r}."
         )
     hostname = parts.hostname
     if not hostname:
-        raise _Refused(f"{url!r} has no host.")
+        raise _Refused(f"{redact_url(url)!r} has no host.")
     default_port = 443 if parts.scheme == "https" else 80
     try:
-        infos = socket.getaddrinfo(hostname, port or default_port, type=socket.SOCK_STREAM)
+        infos = _resolve(hostname, port or default_port, resolve_timeout)
     except UnicodeError:
         raise _Refused(f"{hostname!r} is not a valid host name.") from None
     addresses = [_unwrap(ipaddress.ip_address(info[4][0])) for info in infos]
@@ -198,6 +260,49 @@ def _check(url: str, allow_private: AllowPrivate) -> _Target:
     if port is not None:
         host_header += f":{port}"
     return _Target(hostname, host_header, addresses[0])
+
+
+def _resolve(hostname: str, port: int, timeout: float | None) -> list[Any]:
+    """``getaddrinfo``, given up after ``timeout`` seconds (the system resolver has no timeout of its own)."""
+    try:
+        ipaddress.ip_address(hostname)
+    except ValueError:
+        pass
+    else:
+        timeout = None  # a literal address: nothing to wait for
+    if timeout is None:
+        return socket.getaddrinfo(hostname, port, type=socket.SOCK_STREAM)
+    answer: list[Any] = []
+    done = threading.Event()
+
+    def lookup() -> None:
+        try:
+            answer.append(socket.getaddrinfo(hostname, port, type=socket.SOCK_STREAM))
+        except BaseException as e:  # handed to the caller below
+            answer.append(e)
+        finally:
+            done.set()
+
+    threading.Thread(target=lookup, name="kroncases-dns", daemon=True).start()
+    if not done.wait(timeout):
+        raise OSError(f"no answer from DNS within {timeout:g} s")
+    if isinstance(answer[0], BaseException):
+        raise answer[0]
+    return answer[0]  # type: ignore[no-any-return]
+
+
+def _scrub(text: str, url: str) -> str:
+    """Drop the URL's userinfo and query from an error message (requests quotes them at times)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return text.replace(url, redact_url(url))
+    userinfo = parts.netloc.rpartition("@")[0]
+    for secret in (userinfo and userinfo + "@", parts.query and "?" + parts.query,
+                   parts.fragment and "#" + parts.fragment):
+        if secret:
+            text = text.replace(secret, "")
+    return text
 
 
 def _unwrap(address: IPAddress) -> IPAddress:
@@ -229,19 +334,83 @@ def _is_allowed(hostname: str, address: IPAddress, allowed: list[str]) -> bool:
     return False
 
 
+class _Deadline:
+    """Cuts the connections of one attempt at its deadline, wherever they are blocked.
+
+    Timeouts in requests apply to each socket operation, so a receiver sending
+    a byte every few seconds would hold an attempt open for ever; shutting the
+    socket down from a timer ends any read, write or TLS handshake at once.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.passed = False
+        self._connections: list[HTTPConnection] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._cut)
+        self._timer.daemon = True
+
+    def start(self) -> None:
+        self._timer.start()
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def watch(self, connection: HTTPConnection) -> None:
+        with self._lock:
+            if self.passed:
+                raise ConnectTimeoutError(connection, "The attempt's deadline passed before connecting.")
+            self._connections.append(connection)
+
+    def _cut(self) -> None:
+        with self._lock:
+            self.passed = True
+            connections = list(self._connections)
+        for connection in connections:
+            sock = connection.sock
+            if sock is not None:
+                try:
+                    # The plain socket's shutdown, also for an SSLSocket: no TLS
+                    # close_notify from this thread, just end every pending call.
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+def _deadline_pools(deadline: _Deadline) -> dict[str, type[HTTPConnectionPool]]:
+    """Connection pools whose connections answer to ``deadline``."""
+
+    def connect(self: HTTPConnection, base: type[HTTPConnection]) -> None:
+        deadline.watch(self)
+        base.connect(self)
+        if deadline.passed:  # connected just too late: send nothing
+            self.close()
+            raise ConnectTimeoutError(self, "The attempt's deadline passed while connecting.")
+
+    http = type("DeadlineHTTPConnection", (HTTPConnection,),
+                {"connect": lambda self: connect(self, HTTPConnection)})
+    https = type("DeadlineHTTPSConnection", (HTTPSConnection,),
+                 {"connect": lambda self: connect(self, HTTPSConnection)})
+    return {
+        "http": type("DeadlineHTTPConnectionPool", (HTTPConnectionPool,), {"ConnectionCls": http}),
+        "https": type("DeadlineHTTPSConnectionPool", (HTTPSConnectionPool,), {"ConnectionCls": https}),
+    }
+
+
 class _PinnedAdapter(HTTPAdapter):
     """Connect to the checked address while TLS still verifies the hostname."""
 
-    def __init__(self, target: _Target) -> None:
+    def __init__(self, target: _Target, deadline: _Deadline | None = None) -> None:
         super().__init__()
         self.target = target
+        if deadline is not None:
+            self.poolmanager.pool_classes_by_scheme = _deadline_pools(deadline)
 
     def build_connection_pool_key_attributes(
         self, request: requests.PreparedRequest, verify: bool | str, cert: Any = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
-            request, verify, cert
-        )
+    ) -> Any:
+        host, pool = super().build_connection_pool_key_attributes(request, verify, cert)
+        host_params: dict[str, Any] = dict(host)
+        pool_kwargs: dict[str, Any] = dict(pool)
         host_params["host"] = str(self.target.address)
         if host_params["scheme"] == "https":
             # SNI and the certificate check use this name, not the address.

@@ -1,9 +1,10 @@
 """Secrets, payload bytes and signature headers for outgoing webhooks.
 
-Two signatures go with every attempt: ``X-KronGage-Signature`` (GitHub/Stripe
-style, keyed with the secret string as the admin sees it) and the Standard
-Webhooks ``webhook-signature``, so receivers can verify with off-the-shelf
-libraries and reject replays through ``webhook-timestamp``.
+Two signature headers go with every attempt: ``X-KronGage-Signature``
+(GitHub/Stripe style, keyed with the secret string as the admin sees it) and the
+Standard Webhooks ``webhook-signature``, so receivers can verify with
+off-the-shelf libraries and reject replays through ``webhook-timestamp``. During
+a secret rotation each carries a signature per active secret, newest first.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 SECRET_PREFIX = "whsec_"
+
+#: Between the ``sha256=<hex>`` entries of ``X-KronGage-Signature`` during a
+#: rotation (an HTTP list); receivers split on ``","`` and strip the spaces.
+SIGNATURE_SEPARATOR = ", "
 
 
 def generate_secret() -> str:
@@ -66,12 +71,15 @@ def build_headers(
 ) -> dict[str, str]:
     """The headers of one attempt; build them afresh for every attempt.
 
-    ``secrets`` are the endpoint's active secrets, newest first. The Standard
-    Webhooks header carries one signature per secret so receivers still holding
-    the previous secret keep verifying during a rotation. ``webhook-id`` is the
-    event id, the same on every retry and redelivery, so receivers can drop
-    duplicates; ``timestamp`` must be the time of this attempt, since receivers
-    reject timestamps older than a few minutes.
+    ``secrets`` are the endpoint's active secrets, newest first. Both signature
+    headers carry one signature per secret, so a receiver still holding the
+    previous secret keeps verifying during a rotation: ``X-KronGage-Signature``
+    as ``sha256=<hex>`` entries joined by :data:`SIGNATURE_SEPARATOR` (``", "``),
+    ``webhook-signature`` as ``v1,<base64>`` entries joined by a space (the
+    Standard Webhooks rule). Outside a rotation each holds exactly one.
+    ``webhook-id`` is the event id, the same on every retry and redelivery, so
+    receivers can drop duplicates; ``timestamp`` must be the time of this
+    attempt, since receivers reject timestamps older than a few minutes.
     """
     if not secrets:
         raise ValueError("A webhook needs at least one secret to be signed.")
@@ -80,7 +88,7 @@ def build_headers(
         "User-Agent": user_agent,
         "X-KronGage-Event": event_type,
         "X-KronGage-Delivery": delivery_id,
-        "X-KronGage-Signature": kron_signature(secrets[0], body),
+        "X-KronGage-Signature": SIGNATURE_SEPARATOR.join(kron_signature(secret, body) for secret in secrets),
         "webhook-id": event_id,
         "webhook-timestamp": str(timestamp),
         "webhook-signature": " ".join(
