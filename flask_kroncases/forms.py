@@ -28,13 +28,26 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = widgets.CheckboxInput()
 
 
+def _choices(pairs: list[tuple[str, str]]) -> list[Any]:
+    """Select choices; WTForms 3.3 wants ``SelectChoice`` objects, older ones tuples."""
+    try:
+        from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined,unused-ignore]  # stubs lag 3.3
+    except ImportError:  # WTForms < 3.3
+        return list(pairs)
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
+def _enum_choices(enum: type[CaseType] | type[Priority]) -> list[Any]:
+    return _choices([(member.value, member.label) for member in enum])
+
+
 class WebhookEndpointForm(FlaskForm):
     """Settings → Integrations → Cases Webhook: one endpoint."""
 
     url = URLField("Endpoint URL", validators=[DataRequired("Enter the endpoint URL."), Length(max=2048)],
                    render_kw={"placeholder": "https://example.com/hooks/cases", "autocomplete": "off"})
     description = StringField("Description", validators=[Length(max=200)])
-    events = MultiCheckboxField("Events", choices=[(event, event) for event in EVENTS], default=list(EVENTS))
+    events = MultiCheckboxField("Events", choices=_choices([(event, event) for event in EVENTS]), default=list(EVENTS))
     enabled = BooleanField("Enabled", default=True)
 
 
@@ -48,15 +61,6 @@ class ActionForm(FlaskForm):
 def _strip(value: object) -> object:
     """Trim and collapse whitespace the way the service stores the title."""
     return " ".join(value.split()) if isinstance(value, str) else value
-
-
-def _choices(enum: type[CaseType] | type[Priority]) -> list[Any]:
-    """Select choices; WTForms 3.3 wants ``SelectChoice`` objects, older ones tuples."""
-    try:
-        from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined,unused-ignore]  # stubs lag 3.3
-    except ImportError:  # WTForms < 3.3
-        return [(member.value, member.label) for member in enum]
-    return [SelectChoice(member.value, member.label) for member in enum]
 
 
 def _message_ids(value: object) -> list[str]:
@@ -84,10 +88,10 @@ class CaseForm(FlaskForm):
         render_kw={"maxlength": TITLE_MAX_LENGTH, "autocomplete": "off"},
     )
     case_type = SelectField(
-        "Case Type", choices=_choices(CaseType), default=CaseType.GENERAL.value
+        "Case Type", choices=_enum_choices(CaseType), default=CaseType.GENERAL.value
     )
     priority = SelectField(
-        "Priority", choices=_choices(Priority), default=Priority.MEDIUM.value
+        "Priority", choices=_enum_choices(Priority), default=Priority.MEDIUM.value
     )
     summary = TextAreaField("AI Summary", filters=[lambda v: v.strip() if isinstance(v, str) else v])
     message_ids = HiddenField("Messages", validators=[DataRequired("Select at least one message.")])
