@@ -15,7 +15,6 @@ from itertools import islice
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.orm import selectinload
 
 from .. import signals
@@ -33,9 +32,10 @@ from ..enums import (
 )
 from ..errors import CaseError
 from ..hooks import HostHooks, is_signed_in, unwrap_user
-from ..models import Models, coerce_key, storable
+from ..models import Models, storable
 from . import activity as activity_service
 from . import labels as label_service
+from .base import Service
 from .delivery import DeliveryService
 from .unit_of_work import UnitOfWork
 
@@ -48,7 +48,7 @@ def _choice_message(enum: type[Any]) -> str:
     return "Choose one of " + ", ".join(member.label for member in enum) + "."
 
 
-class CaseService:
+class CaseService(Service):
     """Case operations for one app; reached through ``KronCases``'s methods.
 
     Each public operation authorizes once, through the host hooks, and writes
@@ -57,8 +57,7 @@ class CaseService:
     """
 
     def __init__(self, db: Any, models: Models, hooks: HostHooks, delivery: DeliveryService) -> None:
-        self.db = db
-        self.models = models
+        super().__init__(db, models)
         self.hooks = hooks
         self.work = UnitOfWork(db, models, delivery)
         #: Set by the extension to the summary service's scheduler: a case saved
@@ -66,10 +65,6 @@ class CaseService:
         self.schedule_summary: Callable[[Any], None] | None = None
 
     # -- lookups ---------------------------------------------------------
-
-    @property
-    def session(self) -> Any:
-        return self.db.session
 
     def conversation(self, key: Any, *, by: Any = None) -> Any:
         """Load a host conversation by key (or instance); with ``by``, only one they may see."""
@@ -87,14 +82,7 @@ class CaseService:
 
     def get_case(self, case: Any, *, by: Any = None) -> Any:
         """Load a case by id (or take an instance); with ``by``, only one they may see."""
-        Case = self.models.Case
-        if isinstance(case, Case):
-            found = case
-        else:
-            case_id = coerce_key(Case.__table__.c.id.type, case)
-            found = self.session.get(Case, case_id) if case_id is not None else None
-        if found is None:
-            raise CaseError(NO_CASE, kind="not_found")
+        found = self.find(self.models.Case, case, NO_CASE)
         if by is not None:
             self.authorize(by, found.conversation, not_found=NO_CASE)
         return found
@@ -268,7 +256,7 @@ class CaseService:
             errors["summary"] = [UNSTORABLE]
             return None
         clean = plain_lines(summary)
-        limit = current_app.config["KRONCASES_SUMMARY_MAX_LENGTH"]
+        limit = self.config["KRONCASES_SUMMARY_MAX_LENGTH"]
         if len(clean) > limit:
             errors["summary"] = [f"Keep the summary to {limit} characters or fewer."]
         return clean or None
@@ -308,7 +296,7 @@ class CaseService:
         if isinstance(messages, (str, bytes)) or not isinstance(messages, Iterable):
             errors["messages"] = ["Select at least one message."]
             return [], {}
-        limit = int(current_app.config["KRONCASES_MAX_MESSAGES_PER_CASE"])
+        limit = int(self.config["KRONCASES_MAX_MESSAGES_PER_CASE"])
         items = list(islice(messages, limit + 1))
         if len(items) > limit:
             errors["messages"] = [f"Select at most {limit} messages for one case."]
@@ -399,7 +387,7 @@ class CaseService:
         """Raise the case's escalation level, with the agent's reason."""
         case = self.get_case(case)
         actor = self.authorize(by, case.conversation, not_found=NO_CASE)
-        limit = current_app.config["KRONCASES_REASON_MAX_LENGTH"]
+        limit = self.config["KRONCASES_REASON_MAX_LENGTH"]
         clean = plain_lines(reason) if isinstance(reason, str) else ""
         if not storable(clean):
             raise CaseError(UNSTORABLE, errors={"reason": [UNSTORABLE]})

@@ -35,6 +35,7 @@ from ..jobs import deliver_webhook
 from ..models import Models, as_utc, utcnow
 from ..queueing import EnqueueError, JobQueue
 from ..webhooks import build_headers, classify, next_delay, redact_url, send, serialize
+from .base import Service
 from .serialization import describe_case, json_key
 
 log = logging.getLogger("flask_kroncases.webhooks")
@@ -65,23 +66,14 @@ def lease_seconds(config: Mapping[str, Any]) -> float:
     return float(configured)
 
 
-class DeliveryService:
+class DeliveryService(Service):
     """Outbox rows and their delivery, for one app."""
 
     def __init__(self, db: Any, models: Models, hooks: HostHooks, jobs: JobQueue) -> None:
-        self.db = db
-        self.models = models
+        super().__init__(db, models)
         self.hooks = hooks
         self.jobs = jobs
         self.rng = random.Random()
-
-    @property
-    def session(self) -> Any:
-        return self.db.session
-
-    @property
-    def config(self) -> Any:
-        return current_app.config
 
     def active_secrets(self, endpoint: Any, now: datetime | None = None) -> list[str]:
         """The secrets that sign now, newest first."""

@@ -12,33 +12,24 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 
 from ..enums import TEST_EVENT, DeliveryStatus
 from ..enums import WEBHOOK_EVENTS as EVENTS
 from ..errors import CaseError
-from ..models import Models, coerce_key, storable, utcnow
+from ..models import Models, storable, utcnow
 from ..webhooks import generate_secret, redact_url, validate_url
+from .base import Service
 from .delivery import DeliveryService
 
 log = logging.getLogger("flask_kroncases.webhooks")
 
 
-class EndpointService:
+class EndpointService(Service):
     """Endpoint settings for one app."""
 
     def __init__(self, db: Any, models: Models, delivery: DeliveryService) -> None:
-        self.db = db
-        self.models = models
+        super().__init__(db, models)
         self.delivery_service = delivery
-
-    @property
-    def session(self) -> Any:
-        return self.db.session
-
-    @property
-    def config(self) -> Any:
-        return current_app.config
 
     # -- endpoints (Settings → Integrations) -------------------------------
 
@@ -52,12 +43,7 @@ class EndpointService:
         Text that is no key (``"-1"``, ``"²"``, ``"2147483648"``, NUL) is
         refused here, before the database could choke on it.
         """
-        Endpoint = self.models.WebhookEndpoint
-        key = coerce_key(Endpoint.__table__.c.id.type, endpoint_id)
-        found = self.session.get(Endpoint, key) if key is not None else None
-        if found is None:
-            raise CaseError("This webhook endpoint does not exist.", kind="not_found")
-        return found
+        return self.find(self.models.WebhookEndpoint, endpoint_id, "This webhook endpoint does not exist.")
 
     def _validate(
         self, url: Any, events: Any, description: Any, *, endpoint_id: int | None = None
@@ -151,12 +137,7 @@ class EndpointService:
 
     def delivery(self, delivery_id: Any) -> Any:
         """The delivery with this id, as an int or straight from a URL; not_found for anything else."""
-        Delivery = self.models.WebhookDelivery
-        key = coerce_key(Delivery.__table__.c.id.type, delivery_id)
-        found = self.session.get(Delivery, key) if key is not None else None
-        if found is None:
-            raise CaseError("This delivery does not exist.", kind="not_found")
-        return found
+        return self.find(self.models.WebhookDelivery, delivery_id, "This delivery does not exist.")
 
     def send_test_event(self, endpoint: Any) -> Any:
         """Queue a ``ping`` to one endpoint, through the same path as real events."""

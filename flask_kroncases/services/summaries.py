@@ -27,6 +27,7 @@ from ..models import Models, utcnow
 from ..queueing import EnqueueError, JobQueue
 from ..summarizers import Suggestion, SummarizerError, get_summarizer
 from ..summarizers.offline import OfflineSummarizer
+from .base import Service
 from .serialization import json_key
 from .unit_of_work import NothingChanged
 
@@ -43,19 +44,14 @@ _SUGGESTION_ID = re.compile(r"[0-9a-f]{32}")
 NO_SUGGESTION = "This suggestion does not exist or has expired."
 
 
-class SummaryService:
+class SummaryService(Service):
     """Suggestions for the case form, and summaries for saved cases."""
 
     def __init__(self, db: Any, models: Models, hooks: HostHooks, cases: CaseService, jobs: JobQueue) -> None:
-        self.db = db
-        self.models = models
+        super().__init__(db, models)
         self.hooks = hooks
         self.cases = cases
         self.jobs = jobs
-
-    @property
-    def session(self) -> Any:
-        return self.db.session
 
     # -- the case form's suggestion ------------------------------------------
 

@@ -28,6 +28,7 @@ from ..errors import CaseError
 from ..models import Models, utcnow
 from . import activity as activity_service
 from . import labels as label_service
+from .base import Service
 from .delivery import DeliveryService
 
 
@@ -156,17 +157,13 @@ class CaseChange:
         return f"Case #{self.case.id}" if self.case.id is not None and not self.new else "The case"
 
 
-class UnitOfWork:
+class UnitOfWork(Service):
     """Begins case changes on the host's session; shared by every case service."""
 
     def __init__(self, db: Any, models: Models, delivery: DeliveryService) -> None:
-        self.db = db
-        self.models = models
+        super().__init__(db, models)
         self.delivery = delivery
 
-    @property
-    def session(self) -> Any:
-        return self.db.session
 
     def change(self, case: Any, actor: Any, *, while_doing: str, new: bool = False) -> CaseChange:
         return CaseChange(self, case, actor, while_doing, new=new)
