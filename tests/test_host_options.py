@@ -56,3 +56,47 @@ def test_templates_are_replaced_by_name(app: Flask, desk: Desk, tmp_path: Path) 
 def test_an_unknown_template_name_is_refused_at_init(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown templates"):
         app_with(tmp_path, KRONCASES_TEMPLATES={"cases": "x.html"})
+
+
+@pytest.mark.parametrize("order", ["blueprint after init_app", "blueprint before init_app", "app folder",
+                                   "environment built before init_app"])
+def test_a_host_template_override_wins_wherever_it_lives(tmp_path: Path, order: str) -> None:
+    """The host's ``templates/kroncases/error.html`` replaces ours from any of its template folders."""
+    from flask import Blueprint
+    from flask_login import LoginManager
+
+    from flask_kroncases import KronCases
+
+    folder = tmp_path / "templates" / "kroncases"
+    folder.mkdir(parents=True)
+    (folder / "error.html").write_text("HOST ERROR PAGE {{ status }}")
+    app = Flask("override_host", template_folder=str(tmp_path / "templates") if order == "app folder" else None)
+    app.config.update(SECRET_KEY="s", SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / 'o.sqlite'}")
+    app.test_client_class = FlaskLoginClient
+    classic.db.init_app(app)
+    login = LoginManager(app)
+    login.user_loader(lambda key: classic.db.session.get(classic.User, int(key)))
+    helpdesk = Blueprint("helpdesk", __name__, template_folder=str(tmp_path / "templates"))
+    if order == "blueprint before init_app":
+        app.register_blueprint(helpdesk)
+    if order == "environment built before init_app":
+        app.register_blueprint(helpdesk)
+        assert app.jinja_env is not None
+    cases = KronCases(app, db=classic.db, conversation_model=classic.Conversation,
+                      message_model=classic.Message, user_model=classic.User)
+    cases.conversation_access(lambda user, conversation: True)
+    if order == "blueprint after init_app":
+        app.register_blueprint(helpdesk)
+    with app.app_context():
+        classic.db.create_all()
+        user = classic.make_user("Ann", "support")
+        classic.db.session.add(user)
+        classic.db.session.commit()
+        client = app.test_client(user=user)
+    page = client.post("/kroncases/conversations/987654/case-form", data={})  # no CSRF token: the error page
+    assert page.status_code == 400
+    assert page.get_data(as_text=True) == "HOST ERROR PAGE 400"
+    # Templates the host does not override still come from the package.
+    with app.test_request_context():
+        assert app.jinja_env.get_template("kroncases/_panel.html").filename.endswith(
+            "flask_kroncases/templates/kroncases/_panel.html")

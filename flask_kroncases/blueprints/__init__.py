@@ -12,21 +12,43 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, current_app, g, render_template, request
 from flask_wtf.csrf import CSRFProtect
+from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
 
 from ..config import template_name
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
-#: Carries the overridable templates (``templates/kroncases/``) and the static
-#: files (served under ``<prefix>/static``); blueprint template folders come
-#: after the host's own, so a host overrides any template by its path.
+#: Serves the static files under ``<prefix>/static``. Our templates are not a
+#: blueprint folder: they are the app's *last* loader (see
+#: :func:`templates_last`), so a host's ``templates/kroncases/...`` wins from
+#: its app folder or any of its blueprints, registered before or after us.
 assets = Blueprint(
     "kroncases_assets",
     __name__,
-    template_folder=str(PACKAGE_DIR / "templates"),
     static_folder=str(PACKAGE_DIR / "static" / "kroncases"),
     static_url_path="/static",
 )
+
+TEMPLATE_FOLDER = PACKAGE_DIR / "templates"
+
+
+def templates_last(app: Flask) -> None:
+    """Put the extension's templates after every loader of the host app.
+
+    Flask asks the app folder first and then blueprint folders in the order
+    they were registered, so a blueprint folder of ours would hide a host
+    override that lives in a blueprint registered after ``init_app``.
+    """
+    ours = FileSystemLoader(str(TEMPLATE_FOLDER))
+    if "jinja_env" in app.__dict__:  # the host built its environment already
+        app.jinja_env.loader = ChoiceLoader([app.jinja_env.loader, ours])  # type: ignore[list-item]
+        return
+    make_loader = app.create_global_jinja_loader
+
+    def create_global_jinja_loader() -> BaseLoader:
+        return ChoiceLoader([make_loader(), ours])
+
+    app.create_global_jinja_loader = create_global_jinja_loader  # type: ignore[method-assign, assignment]
 
 #: Checks the extension's POSTs when the host did not set up ``CSRFProtect``;
 #: never registered on the app, so host routes are left as the host wants them.
@@ -83,6 +105,7 @@ def register_blueprints(app: Flask) -> None:
 
     config = app.config
     prefix = config["KRONCASES_URL_PREFIX"].rstrip("/")
+    templates_last(app)
     app.register_blueprint(assets, url_prefix=prefix)
     if config["KRONCASES_REGISTER_API"]:
         app.register_blueprint(api, url_prefix=prefix + "/api")
