@@ -8,6 +8,7 @@ the two in step.
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 #: Seconds before each webhook attempt, the first one immediate: now, 5 s, 5 min,
 #: 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h (the Standard Webhooks / Svix
@@ -30,6 +31,10 @@ DEFAULTS: dict[str, Any] = {
     # Largest request body (bytes) the extension's routes read when the host
     # set no MAX_CONTENT_LENGTH; a larger one gets 413.
     "KRONCASES_MAX_BODY_BYTES": 1024 * 1024,
+    # What a naive datetime of the host (a message's time) means: "UTC", an IANA
+    # zone name ("Europe/Berlin"), or "local" for the server's own zone (a host
+    # that stores datetime.now()). Orders the thread; our own times are UTC.
+    "KRONCASES_HOST_TIMEZONE": "UTC",
     # -- what the extension adds to the host app -----------------------------
     # Register the JSON API, the agent pages (case form, fragments, cases page)
     # and the webhook settings pages. A host that serves one of them its own
@@ -126,6 +131,13 @@ def apply_defaults(config: dict[str, Any]) -> None:
     for key, value in {**DEFAULTS, **CSRF_DEFAULTS}.items():
         config.setdefault(key, value)
     config["WTF_CSRF_METHODS"] = set(config.get("WTF_CSRF_METHODS", ["POST", "PUT", "PATCH", "DELETE"]))
+    zone = config["KRONCASES_HOST_TIMEZONE"]
+    if zone != "local":
+        try:
+            ZoneInfo(zone)
+        except (ValueError, KeyError) as exc:  # ZoneInfoNotFoundError is a KeyError
+            raise ValueError(f"KRONCASES_HOST_TIMEZONE {zone!r} is not a time zone: use 'UTC', 'local' "
+                             "or an IANA name such as 'Europe/Berlin'") from exc
     unknown = set(config["KRONCASES_TEMPLATES"]) - set(TEMPLATES)
     if unknown:
         raise ValueError(f"KRONCASES_TEMPLATES names unknown templates {sorted(unknown)}; known: {sorted(TEMPLATES)}")

@@ -15,6 +15,7 @@ import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -31,6 +32,22 @@ def as_utc(value: Any) -> datetime | None:
     if not isinstance(value, datetime):
         return None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def host_time(value: Any, zone: str) -> datetime | None:
+    """A host's time as an aware UTC datetime; a naive one is read in ``zone``.
+
+    ``zone`` is ``KRONCASES_HOST_TIMEZONE``: ``"UTC"``, an IANA name such as
+    ``"Asia/Tokyo"``, or ``"local"`` for the server's own zone (the host stores
+    ``datetime.now()``). Our own columns are always UTC: use :func:`as_utc`.
+    """
+    if not isinstance(value, datetime):
+        return None
+    if value.tzinfo is not None:
+        return value.astimezone(UTC)
+    if zone == "local":
+        return value.astimezone(UTC)  # Python reads a naive time as the system's local time
+    return value.replace(tzinfo=ZoneInfo(zone)).astimezone(UTC)
 
 
 @dataclass(frozen=True)

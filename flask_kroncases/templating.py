@@ -27,7 +27,7 @@ from markupsafe import Markup, escape
 
 from .config import template_name
 from .enums import TITLE_MAX_LENGTH, CaseAction, CaseType, Priority, Status
-from .models import as_utc
+from .models import as_utc, host_time
 
 
 def _plain(key: Any) -> str:
@@ -165,14 +165,15 @@ class TemplateHelpers:
         ``messages`` keep the host's order; each activity entry goes before the
         first message that is later than it. A message's time is its
         ``time_attr`` attribute, or else what the ``message_reader`` hook says;
-        naive datetimes are taken as UTC.
+        naive datetimes are read in ``KRONCASES_HOST_TIMEZONE``.
         """
         entries = self.activity_entries(conversation)
         read = self._state.hooks.read_message
+        zone = current_app.config["KRONCASES_HOST_TIMEZONE"]
         items: list[ThreadItem] = []
         index = 0
         for message in messages:
-            at = as_utc(getattr(message, time_attr, None) if time_attr else read(message).sent_at)
+            at = host_time(getattr(message, time_attr, None) if time_attr else read(message).sent_at, zone)
             while index < len(entries) and at is not None and as_utc(entries[index].created_at) < at:  # type: ignore[operator]
                 items.append(self._activity_item(entries[index]))
                 index += 1

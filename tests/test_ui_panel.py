@@ -233,7 +233,7 @@ def test_cases_page_uses_the_visible_conversations_hook(app: Flask, cases: KronC
         outsider, _ = client_for(app, desk, desk.outsider)
         assert _titles(outsider.get("/kroncases/cases").get_data(as_text=True)) == ["Refund for order 5531"]
     finally:
-        cases._visible_conversations = None  # type: ignore[attr-defined]
+        cases.hooks.visible_conversations = None
 
 
 def test_thread_merges_activity_among_messages_in_time_order(app: Flask, cases: KronCases, desk: Desk) -> None:

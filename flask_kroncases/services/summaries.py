@@ -23,7 +23,7 @@ from ..errors import CaseError
 from ..hooks import HostHooks, SummaryInput
 from ..jobs import suggest as suggest_job
 from ..jobs import summarize_case as summarize_case_job
-from ..models import Models, utcnow
+from ..models import Models, host_time, utcnow
 from ..queueing import EnqueueError, JobQueue
 from ..summarizers import Suggestion, SummarizerError, get_summarizer
 from ..summarizers.offline import OfflineSummarizer
@@ -182,8 +182,11 @@ class SummaryService(Service):
     def inputs(self, messages: Iterable[Any]) -> list[SummaryInput]:
         """Host messages as summarizer input, oldest first when times are known."""
         inputs = [self.hooks.read_message(m) for m in messages]
-        if all(i.sent_at is not None for i in inputs):
-            inputs.sort(key=lambda i: i.sent_at)  # type: ignore[arg-type, return-value]
+        zone = self.config["KRONCASES_HOST_TIMEZONE"]
+        times = [host_time(i.sent_at, zone) for i in inputs]
+        if all(t is not None for t in times):  # naive and aware times compare once both are UTC
+            order = sorted(range(len(inputs)), key=lambda n: times[n])  # type: ignore[arg-type, return-value]
+            inputs = [inputs[n] for n in order]
         return inputs
 
     def _load_messages(self, keys: list[Any]) -> list[Any]:
