@@ -453,6 +453,18 @@ def _build(db: Any, host: HostSchema, p: str) -> Models:
         created_at = sa.Column(sa.DateTime(timezone=True), nullable=False, default=utcnow, index=True)
         finished_at = sa.Column(sa.DateTime(timezone=True), nullable=True)
 
+    links = KronCaseMessage.__table__
+
+    @sa.event.listens_for(msg.model, "after_delete")
+    def unlink_deleted_message(mapper: Any, connection: Any, message: Any) -> None:
+        """A host message deleted through the ORM leaves its case in the same flush.
+
+        The foreign key cascades too, but SQLite enforces none unless the host
+        turned its pragma on; this holds on every database. (A bulk
+        ``DELETE`` skips ORM events: there only the foreign key helps.)
+        """
+        connection.execute(sa.delete(links).where(links.c.message_id == msg.key_of(message)))
+
     return Models(
         Case=KronCase,
         CaseMessage=KronCaseMessage,

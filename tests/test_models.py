@@ -77,3 +77,18 @@ def test_host_alembic_autogenerate_writes_our_tables(app, cases, host, tmp_path,
         diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
     assert diff == []
     assert set(OUR_FKS) <= set(sa.inspect(db.engine).get_table_names())
+
+
+def test_a_deleted_host_message_leaves_its_case_on_every_database(app, cases, desk, ctx):
+    """Even on SQLite without the foreign-key pragma (the test hosts leave it off)."""
+    db = desk.host.db
+    if db.engine.dialect.name == "sqlite":
+        assert db.session.execute(sa.text("PRAGMA foreign_keys")).scalar() == 0
+    case = cases.create_case(desk.conv(desk.conversation), desk.msgs(desk.messages[:2]), title="Two",
+                             by=desk.user(desk.agent))
+    db.session.delete(desk.msgs(desk.messages[:1])[0])
+    db.session.commit()
+    assert case.message_ids == [desk.messages[1]]
+    links = db.session.scalar(sa.select(sa.func.count()).select_from(cases.models.CaseMessage))
+    assert links == 1
+    assert cases.case_for_message(desk.msgs(desk.messages[1:2])[0]).id == case.id
