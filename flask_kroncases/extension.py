@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,8 @@ from .services.cases import CaseService
 from .services.delivery import DeliveryService
 from .services.endpoints import EndpointService
 from .services.summaries import SummaryService
+
+log = logging.getLogger("flask_kroncases")
 
 _SCHEMA_ARGS = (
     "db",
@@ -109,6 +112,9 @@ class KronCases:
             options["message_conversation_attr"],
         )
         models = define_models(options["db"], host, options["table_prefix"])
+        plan = self.hooks.reading_plan(options["message_model"])
+        if plan:
+            log.warning(plan)
         db = options["db"]
         job_queue = JobQueue(app)
         delivery = DeliveryService(db, models, self.hooks, job_queue)

@@ -133,6 +133,25 @@ class HostHooks:
             sent_at=_first_attr(message, _TIME_ATTRS),
         )
 
+    def reading_plan(self, message_model: type) -> str | None:
+        """What the default reader will take from ``message_model``, when it misses something.
+
+        ``None`` when a ``message_reader`` is registered or every part was found;
+        else one sentence for the log, naming what was found and what stands in.
+        """
+        if self.message_reader is not None:
+            return None
+        found = {part: next((a for a in names if hasattr(message_model, a)), None)
+                 for part, names in (("text", _TEXT_ATTRS), ("time", _TIME_ATTRS), ("author role", _ROLE_ATTRS))}
+        if all(found.values()):
+            return None
+        fallback = {"text": "empty text", "time": "no time (the thread keeps the host's order and puts "
+                    "case activity last)", "author role": "every message counted as the customer's"}
+        parts = [f"{part} from .{attr}" if attr else f"{part}: none of {', '.join(names)} ({fallback[part]})"
+                 for (part, attr), names in zip(found.items(), (_TEXT_ATTRS, _TIME_ATTRS, _ROLE_ATTRS), strict=True)]
+        return (f"{message_model.__name__} messages are read with " + "; ".join(parts)
+                + ". Register @cases.message_reader to say how.")
+
     def visible_clause(self, user: Any) -> Any | None:
         """The host's ``WHERE`` clause for conversations ``user`` may see, if it gave one."""
         return self.visible_conversations(user) if self.visible_conversations is not None else None

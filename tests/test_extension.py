@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -162,3 +163,42 @@ def test_models_are_defined_once_per_db_and_refuse_another_host():
     assert first.Case.__tablename__ == "kc_cases"
     with pytest.raises(RuntimeError, match="already defined"):
         define_models(db, HostSchema.inspect(Chat, Line, Person, message_conversation_attr="first_chat_id"), "kc_")
+
+
+def test_init_app_says_in_one_line_how_messages_will_be_read(tmp_path, caplog):
+    """A host whose messages have no recognisable text, time or role hears it at init_app."""
+    import sqlalchemy as sa
+    from flask_sqlalchemy import SQLAlchemy
+
+    db = SQLAlchemy()
+
+    class Agent(db.Model):  # type: ignore[name-defined, misc]
+        id = db.Column(db.Integer, primary_key=True)
+
+    class Ticket(db.Model):  # type: ignore[name-defined, misc]
+        id = db.Column(db.Integer, primary_key=True)
+
+    class Reply(db.Model):  # type: ignore[name-defined, misc]
+        id = db.Column(db.Integer, primary_key=True)
+        ticket_id = db.Column(db.Integer, sa.ForeignKey("ticket.id"))
+        body = db.Column(db.Text)
+
+    def bare_app(name: str) -> Flask:
+        app = Flask(name)
+        app.config.update(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path / (name + '.sqlite')}", SECRET_KEY="x")
+        db.init_app(app)
+        return app
+
+    with caplog.at_level(logging.WARNING, logger="flask_kroncases"):
+        KronCases(bare_app("loud"), db=db, conversation_model=Ticket, message_model=Reply, user_model=Agent)
+    lines = [r.getMessage() for r in caplog.records if r.name == "flask_kroncases"]
+    assert len(lines) == 1
+    assert "text from .body" in lines[0] and "time: none of created_at" in lines[0]
+    assert "every message counted as the customer's" in lines[0] and "@cases.message_reader" in lines[0]
+
+    caplog.clear()
+    quiet = KronCases(db=db, conversation_model=Ticket, message_model=Reply, user_model=Agent)
+    quiet.message_reader(lambda m: None)  # type: ignore[arg-type, return-value]
+    with caplog.at_level(logging.WARNING, logger="flask_kroncases"):
+        quiet.init_app(bare_app("quiet"))
+    assert not [r for r in caplog.records if r.name == "flask_kroncases"]
