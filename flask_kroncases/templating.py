@@ -34,6 +34,13 @@ def _plain(key: Any) -> str:
     return str(key)
 
 
+def _url_if_registered(endpoint: str, **values: Any) -> str | None:
+    """``url_for(endpoint)``, or None when the host switched that blueprint off."""
+    if endpoint.partition(".")[0] not in current_app.blueprints:
+        return None
+    return url_for(endpoint, **values)
+
+
 @dataclass(frozen=True)
 class ThreadItem:
     """One entry of :meth:`TemplateHelpers.thread`: a host message or a case activity."""
@@ -193,12 +200,16 @@ class TemplateHelpers:
         return cache[key]  # type: ignore[no-any-return]
 
     def activity_entry(self, entry: Any) -> Markup:
-        """One activity entry as a thread item (an ``<li>``)."""
+        """One activity entry as a thread item: an ``<li>``, or the ``KRONCASES_ACTIVITY_TAG`` element."""
+        tag = current_app.config.get("KRONCASES_ACTIVITY_TAG", "li")
+        if tag not in ("li", "div"):
+            raise ValueError(f'KRONCASES_ACTIVITY_TAG must be "li" or "div", not {tag!r}')
         return self._partial(
             "activity_entry",
             entry=entry,
             display_name=self._state.hooks.display_name,
             at=as_utc(entry.created_at),
+            tag=tag,
         )
 
     def activity(self, conversation: Any) -> Markup:
@@ -259,9 +270,11 @@ class TemplateHelpers:
 
     def cases_url(self, **filters: Any) -> str | None:
         """The cases page (every case the agent may see), with optional filters; None when it is off."""
-        if "kroncases_panel" not in current_app.blueprints:
-            return None
-        return url_for("kroncases_panel.cases", **{k: v for k, v in filters.items() if v})
+        return _url_if_registered("kroncases_panel.cases", **{k: v for k, v in filters.items() if v})
+
+    def settings_url(self) -> str | None:
+        """Settings → Integrations → Cases Webhook (admins only); None when the settings are off."""
+        return _url_if_registered("kroncases_settings.index")
 
     def conversation_label(self, conversation: Any) -> str:
         """A human name for a host conversation: its subject or title, else its key."""

@@ -100,3 +100,16 @@ def test_a_host_template_override_wins_wherever_it_lives(tmp_path: Path, order: 
     with app.test_request_context():
         assert app.jinja_env.get_template("kroncases/_panel.html").filename.endswith(
             "flask_kroncases/templates/kroncases/_panel.html")
+
+
+def test_url_helpers_for_every_page_a_host_links_to(tmp_path: Path) -> None:
+    on = app_with(tmp_path)
+    off = app_with(tmp_path, KRONCASES_REGISTER_PAGES=False, KRONCASES_REGISTER_SETTINGS=False)
+    with on.test_request_context():
+        helpers = on.jinja_env.globals["kroncases"]
+        assert helpers.cases_url() == "/kroncases/cases"
+        assert helpers.cases_url(status="open") == "/kroncases/cases?status=open"
+        assert helpers.settings_url() == "/kroncases/settings/integrations/webhooks"
+    with off.test_request_context():
+        helpers = off.jinja_env.globals["kroncases"]
+        assert helpers.cases_url() is None and helpers.settings_url() is None
