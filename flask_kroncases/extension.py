@@ -165,6 +165,16 @@ class KronCases:
         self.hooks.conversation_url = fn
         return fn
 
+    def message_url(self, fn: UrlBuilder) -> UrlBuilder:
+        """Register ``fn(message) -> str``: the host's URL of one message (optional).
+
+        For paginated threads: a link to a case lands on the page that holds its
+        first message. Without it, links go to the conversation's URL with a
+        ``#kc-message-<id>`` fragment.
+        """
+        self.hooks.message_url = fn
+        return fn
+
     def user_name(self, fn: NameOf) -> NameOf:
         """Register ``fn(user) -> str``: how an agent is named in activity entries."""
         self.hooks.user_name = fn

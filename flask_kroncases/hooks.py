@@ -77,6 +77,7 @@ class HostHooks:
     conversation_access: AccessCheck | None = None
     admin_check: AdminCheck | None = None
     conversation_url: UrlBuilder | None = None
+    message_url: UrlBuilder | None = None
     user_name: NameOf | None = None
     message_reader: MessageReader | None = None
     visible_conversations: VisibleClause | None = None

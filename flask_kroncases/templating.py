@@ -166,17 +166,35 @@ class TemplateHelpers:
 
     # -- the thread -------------------------------------------------------------
 
-    def thread(self, conversation: Any, messages: Iterable[Any], time_attr: str | None = None) -> list[ThreadItem]:
+    def thread(
+        self,
+        conversation: Any,
+        messages: Iterable[Any],
+        time_attr: str | None = None,
+        *,
+        page_start: Any = None,
+        page_end: Any = None,
+    ) -> list[ThreadItem]:
         """The host's messages with the case activity merged in, in time order.
 
         ``messages`` keep the host's order; each activity entry goes before the
         first message that is later than it. A message's time is its
         ``time_attr`` attribute, or else what the ``message_reader`` hook says;
         naive datetimes are read in ``KRONCASES_HOST_TIMEZONE``.
+
+        For a paginated thread, give the page's span: ``page_start`` the time of
+        its first message (None on the first page), ``page_end`` the time of the
+        next page's first message (None on the last page). Only the activity in
+        ``[page_start, page_end)`` is merged, so every entry shows on exactly one page.
         """
-        entries = self.activity_entries(conversation)
-        read = self._state.hooks.read_message
         zone = current_app.config["KRONCASES_HOST_TIMEZONE"]
+        start, end = host_time(page_start, zone), host_time(page_end, zone)
+        entries = [
+            entry for entry in self.activity_entries(conversation)
+            if (start is None or as_utc(entry.created_at) >= start)  # type: ignore[operator]
+            and (end is None or as_utc(entry.created_at) < end)  # type: ignore[operator]
+        ]
+        read = self._state.hooks.read_message
         items: list[ThreadItem] = []
         index = 0
         for message in messages:
@@ -289,8 +307,15 @@ class TemplateHelpers:
         return self._state.hooks.url_for_conversation(conversation)  # type: ignore[no-any-return]
 
     def case_link(self, case: Any) -> str | None:
-        """Where a case lives in the host: its conversation, at its first message."""
-        url = self._state.hooks.url_for_conversation(case.conversation)
+        """Where a case lives in the host: at its first message (the ``message_url`` hook
+        lands on the right page of a paginated thread), else the conversation's page."""
+        hooks = self._state.hooks
+        links = case.message_links
+        if links and hooks.message_url is not None and links[0].message is not None:
+            found = hooks.message_url(links[0].message)
+            if found:
+                return str(found)
+        url = hooks.url_for_conversation(case.conversation)
         if not url:
             return None
         ids = case.message_ids

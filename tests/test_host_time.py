@@ -86,3 +86,42 @@ def test_an_unknown_zone_is_refused_at_init(tmp_path):
 
     with pytest.raises(ValueError, match="KRONCASES_HOST_TIMEZONE"):
         make_app(classic, f"sqlite:///{tmp_path / 'z.sqlite'}", KRONCASES_HOST_TIMEZONE="Mars/Olympus")
+
+
+def test_a_paginated_thread_shows_each_activity_entry_on_one_page(app, cases, desk):
+    """Two pages of two messages; entries before, between and after them land once each."""
+    time_attr = "created_at" if hasattr(desk.host.Message, "created_at") else "posted_at"
+    start = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
+    with app.test_request_context():
+        messages = desk.msgs(desk.messages)
+        for n, message in enumerate(messages):
+            setattr(message, time_attr, start + timedelta(minutes=10 * n))  # 09:00, 09:10, 09:20, 09:30
+        desk.host.db.session.commit()
+        agent = desk.user(desk.agent)
+        case = cases.create_case(desk.conv(desk.conversation), messages[:1], title="Paged", by=agent)
+        cases.escalate(case, by=agent, reason="VIP")
+        cases.resolve(case, by=agent)
+        activity = cases.models.CaseActivity
+        rows = desk.host.db.session.scalars(sa.select(activity).order_by(activity.id)).all()
+        for row, minute in zip(rows, (5, 15, 35), strict=True):  # after m1, between the pages, after m4
+            row.created_at = start + timedelta(minutes=minute)
+        desk.host.db.session.commit()
+        messages = desk.msgs(desk.messages)
+        template = ("{% for item in kroncases.thread(conv, msgs, time_attr=attr, page_start=s, page_end=e) %}"
+                    "{% if item.is_message %}[m]{% else %}{{ item.entry.kind }}{% endif %};{% endfor %}")
+        conv = desk.conv(desk.conversation)
+        first = render_template_string(template, conv=conv, msgs=messages[:2], attr=time_attr, s=None,
+                                       e=getattr(messages[2], time_attr))
+        second = render_template_string(template, conv=conv, msgs=messages[2:4], attr=time_attr,
+                                        s=getattr(messages[2], time_attr), e=None)
+    assert first == "[m];created;[m];escalated;"
+    assert second == "[m];[m];status_changed;"
+
+
+def test_a_case_links_to_its_first_message_through_the_message_url_hook(app, cases, desk):
+    cases.message_url(lambda message: f"/tickets/page-of/{desk.host.key(message)}#reply")
+    with app.test_request_context():
+        case = cases.create_case(desk.conv(desk.conversation), desk.msgs(desk.messages[1:3]), title="Link",
+                                 by=desk.user(desk.agent))
+        link = app.jinja_env.globals["kroncases"].case_link(case)
+    assert link == f"/tickets/page-of/{desk.messages[1]}#reply"
