@@ -12,7 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from flask_kroncases.enums import TITLE_MAX_LENGTH
 from flask_kroncases.summarizers import (
     DEFAULTS,
     OfflineSummarizer,
@@ -336,3 +339,165 @@ def test_defaults_cover_the_config_keys() -> None:
     assert DEFAULTS["KRONCASES_HF_MAX_TOKENS"] == 300
     assert {"KRONCASES_HF_MODEL", "KRONCASES_HF_TOKEN"} <= set(DEFAULTS)
     assert all(key.startswith("KRONCASES_") for key in DEFAULTS)
+
+
+# Last words of sentences. A field report showed summaries ending "… (error"
+# instead of "(error R-17)." and "fails on my" instead of "fails on my phone.":
+# short threads were cut to the length of their messages, which has no room for
+# the line breaks between them, and long lines were cut without a mark.
+
+LABEL = re.compile(r"^(?:Problem|Tried|Latest \((?:customer|agent)\)|Error|Details): ")
+SENTENCE_LABEL = re.compile(r"^(?:Problem|Tried|Latest \((?:customer|agent)\)): ")
+LINE_LIMIT = 180
+
+
+def balanced(text: str) -> bool:
+    depth = 0
+    for char in text:
+        depth += (char == "(") - (char == ")")
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ("Checkout fails.", "I tried again (error R-17)."),
+        ("Your app fails.", "I tried it on my phone."),
+        ("The refund failed.", "I tried to call but nothing came back to me."),
+        ("I changed my billing address.", "Is it ok?"),
+        ("My payment was declined.", "The page shows ERR_GATEWAY_TIMEOUT"),
+        ("The sync crashes.", "I tried to update to v2.3.1."),
+        ("You charged me twice.", "Both were €89.90."),
+        ("Ich wurde doppelt belastet.", "Beide Male 89,90 €."),
+        ("Die App stürzt ab.", "Ich habe es neu installiert (Fehler E-42)."),
+        ("No puedo pagar.", "Ya he probado otra tarjeta (error R-17)."),
+        ("Me cobraron dos veces.", "Fueron 89,90 €."),
+    ],
+)
+def test_short_thread_keeps_every_sentence_whole(summarizer: OfflineSummarizer, texts: tuple[str, ...]) -> None:
+    summary = summarizer.suggest(say(*texts)).summary
+    assert summary.split("\n") == list(texts)
+
+
+def test_long_latest_line_is_cut_before_an_open_parenthesis(summarizer: OfflineSummarizer) -> None:
+    latest = (
+        "Since this morning the payment page keeps failing at checkout for every customer in our shop and "
+        "the only thing it shows after a long wait is a grey box (see ERR_GATEWAY_TIMEOUT in the browser "
+        "console of my phone)."
+    )
+    messages = say("The checkout page fails on my phone.", "I tried again on the laptop.")
+    messages += say("Which page exactly? Could you send us a screenshot of the browser console, please?", role="agent")
+    messages += say(latest)
+    lines = summarizer.suggest(messages).summary.split("\n")
+    line = next(line for line in lines if line.startswith("Latest (customer): "))
+    body = line.removeprefix("Latest (customer): ")
+    assert len(body) <= LINE_LIMIT
+    assert body == latest[: latest.index(" (see")] + "…"
+
+
+def test_tried_line_keeps_whole_sentences(summarizer: OfflineSummarizer) -> None:
+    first = (
+        "I tried to clear the cache and to log out and back in and to restart the phone twice, "
+        "but the checkout page still fails on my phone."
+    )
+    second = "I also tried a different network and another browser on the laptop, it fails there too."
+    lines = summarizer.suggest(say("The checkout page fails on my phone.", first, second)).summary.split("\n")
+    # Together they do not fit on one line: the first stays whole, the second is left out.
+    assert f"Tried: {first}" in lines
+
+
+def test_an_overlong_sentence_is_cut_after_the_last_word_that_fits(summarizer: OfflineSummarizer) -> None:
+    words = ["checkout", "fails", "on", "my", "phone", "to", "me", "is", "it", "ok", "every", "time"] * 6
+    sentence = "Since Monday the " + " ".join(words) + " (error R-17)."
+    lines = summarizer.suggest(say(sentence, "Any news?", "Hello?")).summary.split("\n")
+    body = lines[0].removeprefix("Problem: ")
+    assert body.endswith("…") and len(body) <= LINE_LIMIT
+    kept = body[:-1].split(" ")
+    source = sentence.split(" ")
+    assert kept == source[: len(kept)]
+    assert len(" ".join(source[: len(kept) + 1])) + 1 > LINE_LIMIT  # the next word would not fit
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Checkout (the page where you pay for the order with a credit card or with PayPal and so on) fails.",
+        "Beim Klick auf „PDF herunterladen“ kommt nur eine leere Seite und danach passiert gar nichts mehr, egal was ich mache.",
+        "Mi pago (con la tarjeta de crédito que termina en 4417 y que uso desde hace años sin ningún problema) falla.",
+    ],
+)
+def test_title_never_leaves_a_bracket_or_quote_open(summarizer: OfflineSummarizer, text: str) -> None:
+    title = summarizer.suggest(say(text)).title
+    assert len(title) <= TITLE_MAX_LENGTH
+    assert balanced(title)
+    assert title.count("„") == title.count("“")
+
+
+STARTS = [
+    "The app", "My card", "Our shop", "Checkout", "Payment", "Since Monday the page",
+    "Die App", "Mein Konto", "El pago", "Mi tarjeta",
+]
+WORDS = (
+    "fails crashes again every time when I open the settings page on my phone and it shows error was charged "
+    "twice for order #58240 tried to restart nicht geht seit dem Update no funciona desde ayer con la tarjeta "
+    "ERR_GATEWAY_TIMEOUT v2.3.1 €89.90 R-17 89,90 € me ok"
+).split()
+TAILS = [
+    "", "(error R-17)", "ERR_GATEWAY_TIMEOUT", "v2.3.1", "€89.90", "(€89.90)", "on my phone", "to me",
+    "(Fehler E-42)", "(código R-17)",
+]
+SHORT_SENTENCES = ["Is it ok?", "¿Está bien así?", "Ist das so ok?", "Please send it to me.", "It fails on my phone."]
+
+words = st.lists(st.sampled_from(WORDS), min_size=1, max_size=12).map(" ".join)
+chunk = st.one_of(words, words.map(lambda w: f"({w})"))
+built_sentence = st.builds(
+    lambda start, chunks, tail, end: " ".join(part for part in (start, *chunks, tail) if part) + end,
+    st.sampled_from(STARTS),
+    st.lists(chunk, min_size=0, max_size=8),
+    st.sampled_from(TAILS),
+    st.sampled_from([".", "!", "?"]),
+)
+sentence = st.one_of(built_sentence, st.sampled_from(SHORT_SENTENCES))
+message = st.tuples(st.sampled_from(["customer", "customer", "agent"]), st.lists(sentence, min_size=1, max_size=3))
+
+
+def made_of_sentences(text: str, sentences: set[str]) -> bool:
+    """Whether ``text`` is whole input sentences joined by spaces."""
+    if text in sentences:
+        return True
+    return any(text.startswith(s + " ") and made_of_sentences(text[len(s) + 1 :], sentences) for s in sentences)
+
+
+def words_without_brackets(text: str) -> list[str]:
+    return text.replace("(", "").replace(")", "").split()
+
+
+@settings(max_examples=250, deadline=None, database=None)
+@given(st.lists(message, min_size=1, max_size=5))
+def test_summary_lines_are_whole_sentences_or_marked_cuts(thread: list[tuple[str, list[str]]]) -> None:
+    messages = [SummaryInput(role, " ".join(sentences), None) for role, sentences in thread]
+    sentences = {s for _, texts in thread for s in texts}
+    assert all(balanced(s) for s in sentences)
+    suggestion = OfflineSummarizer().suggest(messages)
+    assert len(suggestion.title) <= TITLE_MAX_LENGTH and balanced(suggestion.title)
+    if suggestion.summary == NOTHING_SAID:
+        return
+    for line in suggestion.summary.split("\n"):
+        assert balanced(line), line
+        if LABEL.match(line) and not SENTENCE_LABEL.match(line):
+            continue  # lists of errors and facts, not sentences
+        body = SENTENCE_LABEL.sub("", line, count=1)
+        if body.endswith("…"):
+            assert len(body) <= LINE_LIMIT, line
+            kept = words_without_brackets(body[:-1])
+            sources = [words_without_brackets(s) for s in sentences]
+            assert any(source[: len(kept)] == kept for source in sources), line
+            # Without brackets to keep closed, the cut drops no word that would have fit.
+            plain = [words_without_brackets(s) for s in sentences if "(" not in s]
+            plain = [source for source in plain if source[: len(kept)] == kept and len(source) > len(kept)]
+            if plain:
+                assert any(len(" ".join(source[: len(kept) + 1])) + 1 > LINE_LIMIT for source in plain), line
+        else:
+            assert made_of_sentences(body, sentences), line

@@ -173,7 +173,11 @@ _DANGLING = re.compile(
     r"|which|und|oder|mit|der|die|das|ein|eine|y|o|con|de|el|la|los|las|un|una|et|ou|avec|le|les))+$",
     re.I,
 )
-_PAIRS = (('"', '"'), ("(", ")"), ("„", "“"), ("“", "”"), ("«", "»"), ("[", "]"))
+# Brackets and quotes a cut must not leave open: each opener with the marks
+# that close it. German „…“ closes with the mark English opens with.
+_CLOSERS = {"(": ")", "[": "]", "«": "»", "„": "“”", "“": "”", '"': '"'}
+_CLOSING = frozenset("".join(_CLOSERS.values()))
+_ELLIPSIS = "…"
 _LINK_VERB = re.compile(r"\s+(?:is|was|ist|es|est)\b", re.I)
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 _WORD = re.compile(r"[\w']+")
@@ -213,10 +217,12 @@ class OfflineSummarizer:
         summary = "\n".join(_summary_lines(sentences, problem, len(messages)))
         length = sum(len(m.text or "") for m in messages)
         if len(summary) >= length:
-            # Labels would make a very short thread longer; its own text is the
-            # summary, on one line if line breaks would add to its length.
+            # Labels would make a very short thread longer; its own sentences
+            # are the summary, whole, one a line. They never need more room
+            # than the messages plus one break between two messages, so no
+            # word is lost; the cut below is only a guard.
             summary = "\n".join(s.text for s in sentences)
-            summary = summary if len(summary) <= length else clip_title(summary, length)
+            summary = _cut(summary, length + len(messages) - 1)
         return Suggestion(_title(problem, sentences), summary, self.source)
 
 
@@ -283,7 +289,7 @@ def _is_filler(text: str) -> bool:
 def _errors_in(text: str) -> Iterable[str]:
     if _EXCEPTION_LINE.match(text):
         if not text.startswith("Traceback"):
-            yield clip_title(text, 120)
+            yield _cut(text, 120)
         return
     yield from (m.group(0) for m in _ERROR_CODE.finditer(text))
     yield from (m.group(0) for m in _HTTP_STATUS.finditer(text))
@@ -343,32 +349,63 @@ def _problem(sentences: list[_Sentence]) -> list[_Sentence]:
 
 def _summary_lines(sentences: list[_Sentence], problem: list[_Sentence], count: int) -> list[str]:
     """Problem, error, tried, latest state and details, each line only when it adds something."""
-    lines = [_line("Problem", " ".join(s.text for s in problem))]
+    lines = [_line("Problem", [s.text for s in problem])]
 
     errors = _unique(e for s in sentences for e in s.errors if e not in lines[0])
     errors = [e for e in errors if not any(e != other and e in other for other in errors)]
     if errors:
-        lines.append(_line("Error", "; ".join(errors[:_MAX_ERRORS]), limit=400))
+        lines.append(_line("Error", errors[:_MAX_ERRORS], "; ", limit=400))
 
     said = {s.text for s in problem}
     tried = _unique(s.text for s in sentences if s.tried and s.text not in said)[:_MAX_TRIED]
     if tried:
         said.update(tried)
-        lines.append(_line("Tried", " ".join(tried)))
+        lines.append(_line("Tried", tried))
 
     latest = sentences[-1]
     if count > 2 and latest.text not in said and latest.message != problem[0].message:
-        lines.append(_line(f"Latest ({'customer' if latest.customer else 'agent'})", latest.text))
+        lines.append(_line(f"Latest ({'customer' if latest.customer else 'agent'})", [latest.text]))
 
     written = "\n".join(lines)
     details = [f for f in _unique(f for s in sentences for f in s.facts) if _core(f) not in written]
     if details:
-        lines.append(_line("Details", ", ".join(details[:_MAX_DETAILS]), limit=400))
+        lines.append(_line("Details", details[:_MAX_DETAILS], ", ", limit=400))
     return lines
 
 
-def _line(label: str, text: str, limit: int = _LINE_LIMIT) -> str:
-    return f"{label}: {_capitalize(clip_title(text, limit))}"
+def _line(label: str, items: Sequence[str], separator: str = " ", limit: int = _LINE_LIMIT) -> str:
+    """``label: items``, joined by ``separator`` in at most ``limit`` characters.
+
+    Items stay whole: a later sentence, error or fact that does not fit is
+    left out; only the first, when too long on its own, is cut by :func:`_cut`,
+    and then ends the line, so a "…" is always its last character.
+    """
+    text = items[0]
+    if len(text) > limit:
+        return f"{label}: {_capitalize(_cut(text, limit))}"
+    for item in items[1:]:
+        if len(text) + len(separator) + len(item) <= limit:
+            text = f"{text}{separator}{item}"
+    return f"{label}: {_capitalize(text)}"
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` whole if it fits in ``limit``; otherwise cut at a word boundary and marked "…".
+
+    Every word that fits stays, however short, and no bracket or quote is
+    left open: the cut goes before an unclosed one, or, when that would leave
+    too little, drops just the unclosed mark.
+    """
+    if len(text) <= limit:
+        return text
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    room = limit - len(_ELLIPSIS)
+    head = text[: room + 1]
+    cut = head.rsplit(" ", 1)[0] if " " in head else head[:room]
+    cut = _close(cut, room // 3).rstrip(" ,;:-–—/")
+    return f"{cut or _close(text[:room], room)}{_ELLIPSIS}"
 
 
 def _capitalize(text: str) -> str:
@@ -418,16 +455,47 @@ def _title_tag(problem: list[_Sentence], sentences: list[_Sentence]) -> tuple[st
 
 
 def _shorten(text: str, limit: int) -> str:
-    """Cut a title at a clause break rather than mid-phrase, never inside quotes or brackets."""
+    """Cut a title at a clause break rather than mid-phrase, never inside quotes or brackets.
+
+    No "…": the title goes into a form field with a length counter.
+    """
     if len(text) <= limit:
         return text
-    cut = clip_title(text, limit)
+    clipped = clip_title(text, limit)
+    cut = clipped
     breaks = [m.start() for m in _CLAUSE_BREAK.finditer(cut + " ") if m.start() >= 25]
     if breaks:
         cut = cut[: breaks[-1]]
-    for opener, closer in _PAIRS:
-        unbalanced = cut.count(opener) % 2 if opener == closer else cut.count(opener) > cut.count(closer)
-        if unbalanced:
-            cut = cut[: cut.rfind(opener)]
-    cut = _DANGLING.sub("", cut.rstrip(" ,;:-–—"))
-    return cut if len(cut) >= 15 else clip_title(text, limit)
+    cut = _DANGLING.sub("", _close(cut, 0).rstrip(" ,;:-–—"))
+    return cut if len(cut) >= 15 else _close(clipped, limit).rstrip(" ,;:-–—") or clipped
+
+
+def _close(text: str, keep: int) -> str:
+    """``text`` with no bracket or quote left open.
+
+    Cuts before the first unclosed mark while at least ``keep`` characters
+    remain; otherwise drops the mark alone and keeps the words after it.
+    """
+    while (start := _unclosed(text)) >= 0:
+        before = text[:start].rstrip()
+        text = before if len(before) >= keep else text[:start] + text[start + 1 :]
+    return text
+
+
+def _unclosed(text: str) -> int:
+    """Where the first bracket or quote that ``text`` opens and never closes is, or -1."""
+    if not any(mark in text for mark in _CLOSERS):
+        return -1
+    open_at: list[int] = []
+    for i, char in enumerate(text):
+        if open_at and char in _CLOSERS[text[open_at[-1]]]:
+            open_at.pop()
+        elif char in _CLOSERS:
+            open_at.append(i)
+        elif open_at and char in _CLOSING:
+            # A closer of an outer mark also closes the marks opened inside it.
+            for depth in range(len(open_at) - 1, -1, -1):
+                if char in _CLOSERS[text[open_at[depth]]]:
+                    del open_at[depth:]
+                    break
+    return open_at[0] if open_at else -1
