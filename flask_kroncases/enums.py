@@ -69,6 +69,10 @@ ESCALATABLE: frozenset[Status] = frozenset({Status.OPEN, Status.PENDING})
 LABEL_SUPPORT_CASE = "support-case"
 LABEL_SUPPORT_CASE_RESOLVED = "support-case-resolved"
 
+#: How the script, the API and the case's ``message_ids`` name a conversation's opening
+#: text when the host keeps it on the conversation row (the ``opening_message`` hook).
+OPENING_MESSAGE = "opening"
+
 #: The longest case title, in characters: the model, forms, API, backends and script all read this.
 TITLE_MAX_LENGTH = 80
 

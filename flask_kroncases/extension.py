@@ -11,7 +11,17 @@ from flask import Flask, current_app
 
 from .config import apply_defaults
 from .enums import CaseType, Priority
-from .hooks import AccessCheck, AdminCheck, HostHooks, MessageReader, NameOf, SummaryInput, UrlBuilder, VisibleClause
+from .hooks import (
+    AccessCheck,
+    AdminCheck,
+    HostHooks,
+    MessageReader,
+    NameOf,
+    OpeningReader,
+    SummaryInput,
+    UrlBuilder,
+    VisibleClause,
+)
 from .models import HostSchema, Models, define_models
 from .queueing import JobQueue
 from .services.cases import CaseService
@@ -197,6 +207,17 @@ class KronCases:
         ``author_role``/``role``, ``created_at``/``sent_at``/``posted_at``).
         """
         self.hooks.message_reader = fn
+        return fn
+
+    def opening_message(self, fn: OpeningReader) -> OpeningReader:
+        """Register ``fn(conversation) -> SummaryInput | None``: the opening text kept on the conversation row.
+
+        For helpdesks whose first message is a column of the ticket, not a row
+        of the message table. It is then selectable (``kroncases.opening_attrs``),
+        summarized, indicated and linked like a message; the API and
+        ``case.message_ids`` name it ``"opening"``.
+        """
+        self.hooks.opening_message = fn
         return fn
 
     def read_message(self, message: Any) -> SummaryInput:

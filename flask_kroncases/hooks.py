@@ -40,6 +40,7 @@ class SummaryInput:
 
 
 MessageReader = Callable[[Any], SummaryInput]
+OpeningReader = Callable[[Any], "SummaryInput | None"]
 
 _TEXT_ATTRS = ("body", "text", "content", "message", "html")
 _ROLE_ATTRS = ("author_role", "role", "author_type", "sender_type", "sender_role")
@@ -81,6 +82,7 @@ class HostHooks:
     user_name: NameOf | None = None
     message_reader: MessageReader | None = None
     visible_conversations: VisibleClause | None = None
+    opening_message: OpeningReader | None = None
     _warned_no_access_hook: bool = field(default=False, repr=False)
 
     def may_see(self, user: Any, conversation: Any, conversation_key: Any = None) -> bool:
@@ -152,6 +154,13 @@ class HostHooks:
                  for (part, attr), names in zip(found.items(), (_TEXT_ATTRS, _TIME_ATTRS, _ROLE_ATTRS), strict=True)]
         return (f"{message_model.__name__} messages are read with " + "; ".join(parts)
                 + ". Register @cases.message_reader to say how.")
+
+    def read_opening(self, conversation: Any) -> SummaryInput | None:
+        """The conversation's opening text as a message, when the host keeps it on the row."""
+        if self.opening_message is None:
+            return None
+        opening = self.opening_message(conversation)
+        return opening if opening is not None and opening.text.strip() else None
 
     def visible_clause(self, user: Any) -> Any | None:
         """The host's ``WHERE`` clause for conversations ``user`` may see, if it gave one."""

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy import orm
 
-from .enums import TITLE_MAX_LENGTH, CaseType, DeliveryStatus, Priority, Status
+from .enums import OPENING_MESSAGE, TITLE_MAX_LENGTH, CaseType, DeliveryStatus, Priority, Status
 
 
 def utcnow() -> datetime:
@@ -252,6 +252,9 @@ def _build(db: Any, host: HostSchema, p: str) -> Models:
             _enum_check("case_type", CaseType, f"ck_{p}cases_case_type"),
             _enum_check("priority", Priority, f"ck_{p}cases_priority"),
             _enum_check("status", Status, f"ck_{p}cases_status"),
+            # A conversation's opening text, like a message, is in at most one case.
+            sa.Index(f"uq_{p}cases_opening", "conversation_id", unique=True,
+                     sqlite_where=sa.text("includes_opening"), postgresql_where=sa.text("includes_opening")),
         )
 
         id = sa.Column(sa.Integer, primary_key=True)
@@ -268,6 +271,8 @@ def _build(db: Any, host: HostSchema, p: str) -> Models:
         escalated_at = sa.Column(sa.DateTime(timezone=True), nullable=True)
         escalation_level = sa.Column(sa.Integer, nullable=False, default=0)
         escalation_reason = sa.Column(sa.Text, nullable=True)
+        # The conversation's opening text (a host that keeps it on the conversation row).
+        includes_opening = sa.Column(sa.Boolean, nullable=False, default=False, server_default=sa.false())
         # Optimistic lock: two agents changing one case at once cannot both win.
         version = sa.Column(sa.Integer, nullable=False)
 
@@ -285,7 +290,9 @@ def _build(db: Any, host: HostSchema, p: str) -> Models:
 
         @property
         def message_ids(self) -> list[Any]:
-            return [link.message_id for link in self.message_links]
+            """The keys of its messages, ``"opening"`` first when it holds the opening text."""
+            linked = [link.message_id for link in self.message_links]
+            return [OPENING_MESSAGE, *linked] if self.includes_opening else linked
 
         def __repr__(self) -> str:
             return f"<Case #{self.id} {self.status} {self.title!r}>"

@@ -26,7 +26,7 @@ from flask import current_app, g, render_template, url_for
 from markupsafe import Markup, escape
 
 from .config import template_name
-from .enums import TITLE_MAX_LENGTH, CaseAction, CaseType, Priority, Status
+from .enums import OPENING_MESSAGE, TITLE_MAX_LENGTH, CaseAction, CaseType, Priority, Status
 from .models import as_utc, host_time
 
 
@@ -113,15 +113,18 @@ class TemplateHelpers:
 
         Called twice for every message of a thread, so it keeps its lookups few.
         """
+        return self._cases_by_message(host.conversation_key_of_message(message)).get(host.message.key_of(message))
+
+    def _cases_by_message(self, conversation_key: Any) -> dict[Any, Any]:
+        """Each message key of the conversation that is in a case (``"opening"`` too) → its case."""
         cache = self._cache()
-        conversation_key = host.conversation_key_of_message(message)
         key = ("message_cases", conversation_key)
         cases = cache.get(key)
         if cases is None:
             cases = cache[key] = {
                 message_id: case for case in self.cases(conversation_key) for message_id in case.message_ids
             }
-        return cases.get(host.message.key_of(message))
+        return cases
 
     def panel(self, conversation: Any) -> Markup:
         """The Support Cases accordion for the conversation's sidebar."""
@@ -155,11 +158,24 @@ class TemplateHelpers:
     def message_indicator(self, message: Any) -> Markup:
         """The "logged under Case #ID" icon; an empty slot the script fills for a message in no case."""
         host = self._state.models.host
-        case = self._case_of(message, host)
+        return self._slot(self._case_of(message, host), _plain(host.message.key_of(message)))
+
+    def _slot(self, case: Any, message_key: str) -> Markup:
         if case is None:
             return _EMPTY_SLOT
-        inner = self.indicator_for(case, _plain(host.message.key_of(message)))
+        inner = self.indicator_for(case, message_key)
         return Markup('<span class="kc-indicator-slot" data-kc-indicator-slot>') + inner + Markup("</span>")
+
+    def opening_attrs(self, conversation: Any) -> Markup:
+        """``message_attrs`` for the opening text a host keeps on the conversation row."""
+        attrs = f'data-kc-message="{OPENING_MESSAGE}"'
+        case = self._cases_by_message(self._state.service.conversation_key(conversation)).get(OPENING_MESSAGE)
+        return Markup(attrs + (f' data-kc-case="{case.id}"' if case is not None else ""))
+
+    def opening_indicator(self, conversation: Any) -> Markup:
+        """``message_indicator`` for the opening text."""
+        case = self._cases_by_message(self._state.service.conversation_key(conversation)).get(OPENING_MESSAGE)
+        return self._slot(case, OPENING_MESSAGE)
 
     def indicator_for(self, case: Any, message_key: str) -> Markup:
         return self._partial("message_indicator", case=case, message_key=message_key)

@@ -22,6 +22,7 @@ from ..enums import (
     ESCALATABLE,
     LABEL_SUPPORT_CASE,
     LABEL_SUPPORT_CASE_RESOLVED,
+    OPENING_MESSAGE,
     TITLE_MAX_LENGTH,
     TRANSITIONS,
     ActivityKind,
@@ -42,6 +43,10 @@ from .unit_of_work import UnitOfWork
 UNSTORABLE = "This text holds characters that cannot be stored (NUL or a broken surrogate)."
 NO_CONVERSATION = "This conversation does not exist."
 NO_CASE = "This case does not exist."
+
+
+def _name(key: Any) -> str:
+    return "The opening message" if key == OPENING_MESSAGE else f"Message {key}"
 
 
 def _choice_message(enum: type[Any]) -> str:
@@ -205,7 +210,8 @@ class CaseService(Service):
             updated_at=change.now,
             escalation_level=0,
         )
-        case.message_links = [m.CaseMessage(message_id=key) for key in selected]
+        case.message_links = [m.CaseMessage(message_id=key) for key in selected if key != OPENING_MESSAGE]
+        case.includes_opening = OPENING_MESSAGE in selected
         change.activity(
             ActivityKind.CREATED,
             to_status=Status.OPEN,
@@ -276,8 +282,14 @@ class CaseService(Service):
         keys, _ = self._messages_of(conversation, messages, errors)
         if errors.get("messages") or not keys:
             return keys, False
-        taken = self.cases_for_messages(keys)
-        problems = [f"Message {key} is already logged under Case #{taken[key].id}." for key in keys if key in taken]
+        taken = self.cases_for_messages([key for key in keys if key != OPENING_MESSAGE])
+        if OPENING_MESSAGE in keys:
+            Case = self.models.Case
+            holder = self.session.scalars(sa.select(Case).where(
+                Case.conversation_id == self.conversation_key(conversation), Case.includes_opening.is_(True))).first()
+            if holder is not None:
+                taken[OPENING_MESSAGE] = holder
+        problems = [f"{_name(key)} is already logged under Case #{taken[key].id}." for key in keys if key in taken]
         if problems:
             errors["messages"] = problems
         return keys, bool(problems)
@@ -303,7 +315,16 @@ class CaseService(Service):
             return [], {}
         problems: list[str] = []
         keys: dict[Any, None] = {}  # ordered and linear, whatever the number of duplicates
+        found: dict[Any, Any] = {}
         for item in items:
+            if item == OPENING_MESSAGE and self.hooks.opening_message is not None:
+                opening = found.get(OPENING_MESSAGE) or self.hooks.read_opening(conversation)
+                if opening is None:
+                    problems.append("This conversation has no opening text to select.")
+                else:
+                    found[OPENING_MESSAGE] = opening
+                    keys.setdefault(OPENING_MESSAGE)
+                continue
             key = host.message.key_of(item) if isinstance(item, host.message.model) else host.message.coerce_key(item)
             if key is None:
                 problems.append(f"{str(item)[:40]!r} is not a message id.")
@@ -313,15 +334,15 @@ class CaseService(Service):
             errors["messages"] = ["Select at least one message."]
             return [], {}
 
-        found: dict[Any, Any] = {}
-        if keys:
+        wanted = [key for key in keys if key != OPENING_MESSAGE]
+        if wanted:
             Message = host.message.model
-            found = {
-                host.message.key_of(msg): msg
-                for msg in self.session.scalars(sa.select(Message).where(host.message.pk_column.in_(list(keys))))
-            }
+            found.update(
+                (host.message.key_of(msg), msg)
+                for msg in self.session.scalars(sa.select(Message).where(host.message.pk_column.in_(wanted)))
+            )
         conversation_key = self.conversation_key(conversation)
-        for key in keys:
+        for key in wanted:
             msg = found.get(key)
             if msg is None or host.conversation_key_of_message(msg) != conversation_key:
                 problems.append(f"Message {key} is not in this conversation.")

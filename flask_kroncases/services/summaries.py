@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from flask import current_app
 
-from ..enums import ActivityKind, Status
+from ..enums import OPENING_MESSAGE, ActivityKind, Status
 from ..errors import CaseError
 from ..hooks import HostHooks, SummaryInput
 from ..jobs import suggest as suggest_job
@@ -69,7 +69,8 @@ class SummaryService(Service):
             id=uuid.uuid4().hex,
             conversation_id=self.cases.conversation_key(conversation),
             requested_by_id=host.user.key_of(actor),
-            message_ids=[json_key(host.message.key_of(m)) for m in selected],
+            message_ids=[OPENING_MESSAGE if isinstance(m, SummaryInput) else json_key(host.message.key_of(m))
+                         for m in selected],
             status="pending",
             created_at=utcnow(),
         )
@@ -97,7 +98,7 @@ class SummaryService(Service):
         row = self.session.get(self.models.Suggestion, suggestion_id)
         if row is None or row.status != "pending":
             return row
-        messages = self._load_messages(row.message_ids)
+        messages = self._load_messages(row.message_ids, row.conversation_id)
         suggestion, error = self.suggest(messages)
         row.title, row.summary, row.source = suggestion.title, suggestion.summary, suggestion.source
         row.error = error
@@ -139,7 +140,9 @@ class SummaryService(Service):
             return "gone"
         if case.summary and not overwrite:
             return "kept"
-        suggestion, error = self.suggest([link.message for link in case.message_links], offline_only=offline_only)
+        opening = self.hooks.read_opening(case.conversation) if case.includes_opening else None
+        messages = [*([opening] if opening else []), *(link.message for link in case.message_links)]
+        suggestion, error = self.suggest(messages, offline_only=offline_only)
         actor = self.session.get(self.models.host.user.model, actor_key) if actor_key is not None else None
         change = self.cases.work.change(case, actor, while_doing="summarized")
 
@@ -181,7 +184,7 @@ class SummaryService(Service):
 
     def inputs(self, messages: Iterable[Any]) -> list[SummaryInput]:
         """Host messages as summarizer input, oldest first when times are known."""
-        inputs = [self.hooks.read_message(m) for m in messages]
+        inputs = [m if isinstance(m, SummaryInput) else self.hooks.read_message(m) for m in messages]
         zone = self.config["KRONCASES_HOST_TIMEZONE"]
         times = [host_time(i.sent_at, zone) for i in inputs]
         if all(t is not None for t in times):  # naive and aware times compare once both are UTC
@@ -189,11 +192,18 @@ class SummaryService(Service):
             inputs = [inputs[n] for n in order]
         return inputs
 
-    def _load_messages(self, keys: list[Any]) -> list[Any]:
+    def _load_messages(self, keys: list[Any], conversation_key: Any) -> list[Any]:
+        """The suggestion's messages again; the opening text (``"opening"``) as the hook reads it now."""
+        opening: list[Any] = []
+        if OPENING_MESSAGE in keys:
+            conversation = self.session.get(self.models.host.conversation.model, conversation_key)
+            found_opening = self.hooks.read_opening(conversation) if conversation is not None else None
+            opening = [found_opening] if found_opening is not None else []
+            keys = [k for k in keys if k != OPENING_MESSAGE]
         host = self.models.host.message
         coerced = [host.coerce_key(k) for k in keys]
         found = {
             host.key_of(m): m
             for m in self.session.scalars(sa.select(host.model).where(host.pk_column.in_(coerced)))
         }
-        return [found[k] for k in coerced if k in found]
+        return opening + [found[k] for k in coerced if k in found]
