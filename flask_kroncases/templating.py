@@ -327,7 +327,8 @@ class TemplateHelpers:
         lands on the right page of a paginated thread), else the conversation's page."""
         hooks = self._state.hooks
         links = case.message_links
-        if links and hooks.message_url is not None and links[0].message is not None:
+        opening_first = bool(case.includes_opening)  # the opening text is on the conversation's first page
+        if links and not opening_first and hooks.message_url is not None and links[0].message is not None:
             found = hooks.message_url(links[0].message)
             if found:
                 return str(found)
