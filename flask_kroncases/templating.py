@@ -20,7 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import current_app, g, render_template, url_for
 from markupsafe import Markup, escape
@@ -242,9 +244,21 @@ class TemplateHelpers:
             "activity_entry",
             entry=entry,
             display_name=self._state.hooks.display_name,
-            at=as_utc(entry.created_at),
+            at=self.shown_time(entry.created_at),
             tag=tag,
         )
+
+    def shown_time(self, value: Any) -> datetime | None:
+        """One of our times (stored in UTC) in the zone the host shows its own times in.
+
+        That is ``KRONCASES_HOST_TIMEZONE``, so an activity entry and the
+        host's messages around it read alike.
+        """
+        moment = as_utc(value)
+        if moment is None:
+            return None
+        zone = current_app.config["KRONCASES_HOST_TIMEZONE"]
+        return moment.astimezone() if zone == "local" else moment.astimezone(ZoneInfo(zone))
 
     def activity(self, conversation: Any) -> Markup:
         """The conversation's case activity as thread entries, for hosts that list it apart."""

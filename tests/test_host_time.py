@@ -125,3 +125,16 @@ def test_a_case_links_to_its_first_message_through_the_message_url_hook(app, cas
                                  by=desk.user(desk.agent))
         link = app.jinja_env.globals["kroncases"].case_link(case)
     assert link == f"/tickets/page-of/{desk.messages[1]}#reply"
+
+
+def test_activity_times_are_shown_in_the_host_zone(app, cases, desk):
+    """An entry at 09:15 UTC reads 18:15 beside messages a Tokyo host shows in its own time."""
+    app.config["KRONCASES_HOST_TIMEZONE"] = "Asia/Tokyo"
+    with app.test_request_context():
+        cases.create_case(desk.conv(desk.conversation), desk.msgs(desk.messages[:1]), title="T",
+                          by=desk.user(desk.agent))
+        activity = cases.models.CaseActivity
+        desk.host.db.session.execute(sa.update(activity).values(created_at=datetime(2024, 3, 1, 9, 15, tzinfo=UTC)))
+        desk.host.db.session.commit()
+        html = str(app.jinja_env.globals["kroncases"].activity(desk.conv(desk.conversation)))
+    assert "Mar 01, 18:15" in html and 'datetime="2024-03-01T18:15:00+09:00"' in html
