@@ -46,6 +46,9 @@ DEFAULTS: dict[str, Any] = {
     # the ones it names, e.g. {"cases_page": "helpdesk/cases.html"}. Overriding
     # a template by its path under templates/kroncases/ works as well.
     "KRONCASES_TEMPLATES": {},
+    # Element of a case activity entry in the host's thread: "li" for a thread
+    # that is a list (<ol>/<ul>), "div" for one of <div>s (e.g. a grid of rows).
+    "KRONCASES_ACTIVITY_TAG": "li",
     # -- AI titles and summaries ---------------------------------------------
     # Backend for suggestions: "offline" (extractive, no model, no network) or
     # "huggingface" (huggingface_hub.InferenceClient). A failing backend falls
@@ -131,6 +134,8 @@ def apply_defaults(config: dict[str, Any]) -> None:
     for key, value in {**DEFAULTS, **CSRF_DEFAULTS}.items():
         config.setdefault(key, value)
     config["WTF_CSRF_METHODS"] = set(config.get("WTF_CSRF_METHODS", ["POST", "PUT", "PATCH", "DELETE"]))
+    if config["KRONCASES_ACTIVITY_TAG"] not in ("li", "div"):
+        raise ValueError(f'KRONCASES_ACTIVITY_TAG must be "li" or "div", not {config["KRONCASES_ACTIVITY_TAG"]!r}')
     zone = config["KRONCASES_HOST_TIMEZONE"]
     if zone != "local":
         try:

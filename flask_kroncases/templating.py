@@ -237,9 +237,7 @@ class TemplateHelpers:
 
     def activity_entry(self, entry: Any) -> Markup:
         """One activity entry as a thread item: an ``<li>``, or the ``KRONCASES_ACTIVITY_TAG`` element."""
-        tag = current_app.config.get("KRONCASES_ACTIVITY_TAG", "li")
-        if tag not in ("li", "div"):
-            raise ValueError(f'KRONCASES_ACTIVITY_TAG must be "li" or "div", not {tag!r}')
+        tag = current_app.config["KRONCASES_ACTIVITY_TAG"]  # "li" or "div", checked by init_app
         return self._partial(
             "activity_entry",
             entry=entry,

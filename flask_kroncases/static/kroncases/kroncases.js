@@ -2,7 +2,13 @@
 // Plain JavaScript, no framework, no build step. The page gives it:
 //   - message elements with data-kc-message="<id>" (kroncases.message_attrs),
 //   - one [data-kc-root] with the URLs, the menu, the action bar and the dialogs
-//     (kroncases.case_form), and the Support Cases panel [data-kc-panel] (kroncases.panel).
+//     (kroncases.case_form), and the Support Cases panel [data-kc-panel] (kroncases.panel),
+//   - optionally [data-kc-thread] on the element whose children are the thread's items: new
+//     activity entries go there, after its last message or entry (without it: next to the
+//     last message element),
+//   - optionally [data-kc-mark-slot] inside a message: where its "Selected" pill goes (without
+//     it: just after the message's indicator slot, else before its [data-kc-body]); the pill
+//     is always in the flow of the host's markup, never laid over it.
 // Keyboard: focus a message, press the context-menu key, Shift+F10 or Enter, then Enter
 // on "Select message"; Escape clears the selection; the dialogs trap focus.
 (() => {
@@ -106,6 +112,16 @@
   }
   messageEls().forEach(prepare);
 
+  /** Put the "Selected" pill in the flow of the message, in the place the host keeps for it. */
+  function placeMark(el, mark) {
+    const slot = $("[data-kc-mark-slot]", el);
+    if (slot) { slot.appendChild(mark); return; }
+    const indicator = $("[data-kc-indicator-slot]", el);
+    if (indicator) { indicator.after(mark); return; }
+    const body = $("[data-kc-body]", el);
+    if (body) body.before(mark); else el.prepend(mark);
+  }
+
   function markSelected(el, on) {
     el.classList.toggle("kc-selected", on);
     let mark = $("[data-kc-mark]", el);
@@ -113,9 +129,9 @@
       mark = document.createElement("span");
       mark.className = "kc-selection-mark";
       mark.dataset.kcMark = "";
-      mark.innerHTML = '<svg aria-hidden="true" focusable="false" viewBox="0 0 16 16" width="12" height="12">'
+      mark.innerHTML = '<svg class="kc-icon" aria-hidden="true" focusable="false" viewBox="0 0 16 16" width="12" height="12">'
         + '<path fill="currentColor" d="M13.5 3.5 6 11 2.5 7.5l-1 1L6 13l8.5-8.5z"/></svg> Selected';
-      el.prepend(mark);
+      placeMark(el, mark);
     } else if (!on && mark) {
       mark.remove();
     }
@@ -422,10 +438,10 @@
     const el = messageEl(id);
     if (!el) return "";
     const body = $("[data-kc-body]", el);
-    if (body) return body.textContent.trim();
-    const copy = el.cloneNode(true);
-    $$("[data-kc-mark], [data-kc-indicator-slot], [data-kc-indicator], time", copy).forEach((n) => n.remove());
-    return copy.textContent.replace(/\s+/g, " ").trim();
+    const copy = (body || el).cloneNode(true);
+    const extras = body ? "[data-kc-mark], [data-kc-indicator-slot]" : "[data-kc-mark], [data-kc-indicator-slot], [data-kc-indicator], time";
+    $$(extras, copy).forEach((n) => n.remove());
+    return body ? copy.textContent.trim() : copy.textContent.replace(/\s+/g, " ").trim();
   }
 
   function firstSentence(text) {
@@ -626,14 +642,33 @@
     const known = new Set($$("[data-kc-activity]").map((el) => el.dataset.kcActivity));
     fragments.activity.forEach((entry) => {
       if (known.has(String(entry.id))) return;
-      const anchor = $$("[data-kc-activity]").pop() || messageEls().pop();
-      if (!anchor) return;
       const item = fromHTML(entry.html);
       item.classList.add("kc-activity--new");
-      anchor.parentElement.appendChild(item);
-      item.scrollIntoView({ block: "nearest" });
+      if (insertActivity(item)) item.scrollIntoView({ block: "nearest" });
     });
     $$(`[data-kc-badges="${CSS.escape(cfg.conversation)}"]`).forEach((el) => el.replaceWith(fromHTML(fragments.badges)));
+  }
+
+  /** The host's thread: the element it marked with data-kc-thread (this conversation's, else the first). */
+  function threadElement() {
+    return $(`[data-kc-thread="${CSS.escape(cfg.conversation)}"]`) || $("[data-kc-thread]");
+  }
+
+  /** A new activity entry goes last among the thread's items: into the host's [data-kc-thread], after
+      the child of it that holds the last message or entry (a grid row, a list item), so the host's own
+      wrappers are never entered; without one, next to the last message element, as before. */
+  function insertActivity(item) {
+    const thread = threadElement();
+    if (thread) {
+      let last = $$("[data-kc-activity], [data-kc-message]", thread).pop();
+      while (last && last.parentElement !== thread) last = last.parentElement;
+      if (last) last.after(item); else thread.appendChild(item);
+      return true;
+    }
+    const anchor = $$("[data-kc-activity]").pop() || messageEls().pop();
+    if (!anchor) return false;
+    anchor.parentElement.appendChild(item);
+    return true;
   }
 
   async function refresh() {
