@@ -11,7 +11,6 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from flask_kroncases.models import utcnow
 
 from .conftest import REDIS_URL, failing_commit, table_counts
 from .hosts import HOSTS
-from .support.receiver import Receiver, serve
+from .support.receiver import QuietHandler, Receiver, hook_url, serve
 from .support.worker import ROOT, WorkerProcess, flask_command, worker_env
 from .test_service import create
 
@@ -307,7 +306,7 @@ class VerifyingReceiver:
     def __post_init__(self) -> None:
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 kron = kron_verifies(self.headers.get("X-KronGage-Signature", ""), receiver.secret, body)
@@ -322,14 +321,11 @@ class VerifyingReceiver:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
         self.server = serve(Handler)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/cases"
+        return hook_url(self.server)
 
     def close(self) -> None:
         self.server.shutdown()

@@ -15,10 +15,8 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
-from typing import Any
 
-from .receiver import serve
+from .receiver import QuietHandler, hook_url, serve
 
 
 def free_port() -> int:
@@ -98,7 +96,7 @@ class DedupReceiver:
         self._lock = threading.Lock()
         self._seen: set[str] = set()
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 event_id = self.headers.get("webhook-id", "?")
@@ -118,14 +116,11 @@ class DedupReceiver:
                 except OSError:  # the sender gave up waiting
                     pass
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
         self.server = serve(Handler)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/cases"
+        return hook_url(self.server)
 
     def counts(self) -> Counter[str]:
         with self._lock:

@@ -10,6 +10,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that keeps the test output free of access logs."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def hook_url(server: ThreadingHTTPServer) -> str:
+    """The webhook URL a receiver on ``server`` answers."""
+    return f"http://127.0.0.1:{server.server_address[1]}/hooks/cases"
+
+
 def serve(handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
     """Serve ``handler`` on a free port of 127.0.0.1 from a daemon thread; ``shutdown()`` ends it."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -37,7 +49,7 @@ class Receiver:
         receiver = self
         self._lock = threading.Lock()
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 body = self.rfile.read(length)
@@ -53,14 +65,11 @@ class Receiver:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
         self.server = serve(Handler)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/cases"
+        return hook_url(self.server)
 
     def wait_for(self, predicate: Callable[[list[Received]], bool], timeout: float = 20) -> list[Received]:
         deadline = time.monotonic() + timeout
