@@ -132,12 +132,13 @@ class TemplateHelpers:
         """The Support Cases accordion for the conversation's sidebar."""
         return Markup(render_template(self._template("panel"), **self.panel_context(conversation)))
 
-    def panel_context(self, conversation: Any) -> dict[str, Any]:
+    def panel_context(self, conversation: Any, cases: list[Any] | None = None) -> dict[str, Any]:
+        """What the panel template gets; ``cases`` when the caller has just loaded them afresh."""
         state = self._state
         return {
             "conversation": conversation,
             "conversation_key": _plain(state.service.conversation_key(conversation)),
-            "cases": self.cases(conversation),
+            "cases": self.cases(conversation) if cases is None else cases,
             "display_name": state.hooks.display_name,
             "actions": state.service.actions,
         }

@@ -85,10 +85,8 @@ def fragments_for(conversation: Any) -> dict[str, Any]:
         for case in cases
         for message_id in case.message_ids
     }
-    context = helpers.panel_context(conversation)
-    context["cases"] = cases
     return {
-        "panel": render("panel", **context),
+        "panel": render("panel", **helpers.panel_context(conversation, cases)),
         "messages": messages,
         "activity": [
             {"id": entry.id, "html": str(helpers.activity_entry(entry))}
