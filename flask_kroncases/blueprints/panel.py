@@ -129,10 +129,8 @@ def create_case(conversation_key: str) -> ResponseReturnValue:
             return jsonify(case=describe_case(case, conversation_url=url), fragments=fragments_for(conversation)), 201
         return redirect(url or _helpers().cases_url(), 303)
 
+    # A missing or stale CSRF token never gets here: the blueprint's guard refused it already.
     errors = {name: list(messages) for name, messages in form.errors.items()}
-    if "csrf_token" in errors:
-        message = "The form expired or lacks its security token. Reload the page and try again."
-        return _form_refused(form, conversation, 400, "csrf", message, {}, as_json)
     if "message_ids" in errors:
         errors["messages"] = errors.pop("message_ids")
     return _form_refused(form, conversation, 400, "invalid", "Check the highlighted fields.", errors, as_json)
