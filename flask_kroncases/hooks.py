@@ -144,14 +144,17 @@ class HostHooks:
         """
         if self.message_reader is not None:
             return None
-        found = {part: next((a for a in names if hasattr(message_model, a)), None)
-                 for part, names in (("text", _TEXT_ATTRS), ("time", _TIME_ATTRS), ("author role", _ROLE_ATTRS))}
-        if all(found.values()):
+        wanted = (
+            ("text", _TEXT_ATTRS, "empty text"),
+            ("time", _TIME_ATTRS, "no time (the thread keeps the host's order and puts case activity last)"),
+            ("author role", _ROLE_ATTRS, "every message counted as the customer's"),
+        )
+        found = [(part, names, fallback, next((a for a in names if hasattr(message_model, a)), None))
+                 for part, names, fallback in wanted]
+        if all(attr for *_, attr in found):
             return None
-        fallback = {"text": "empty text", "time": "no time (the thread keeps the host's order and puts "
-                    "case activity last)", "author role": "every message counted as the customer's"}
-        parts = [f"{part} from .{attr}" if attr else f"{part}: none of {', '.join(names)} ({fallback[part]})"
-                 for (part, attr), names in zip(found.items(), (_TEXT_ATTRS, _TIME_ATTRS, _ROLE_ATTRS), strict=True)]
+        parts = [f"{part} from .{attr}" if attr else f"{part}: none of {', '.join(names)} ({fallback})"
+                 for part, names, fallback, attr in found]
         return (f"{message_model.__name__} messages are read with " + "; ".join(parts)
                 + ". Register @cases.message_reader to say how.")
 

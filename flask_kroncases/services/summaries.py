@@ -13,7 +13,7 @@ import re
 import uuid
 from collections.abc import Iterable
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
@@ -28,11 +28,9 @@ from ..queueing import EnqueueError, JobQueue
 from ..summarizers import Suggestion, SummarizerError, get_summarizer
 from ..summarizers.offline import OfflineSummarizer
 from .base import Service
+from .cases import NO_CASE, CaseService
 from .serialization import json_key
 from .unit_of_work import NothingChanged
-
-if TYPE_CHECKING:
-    from .cases import CaseService
 
 log = logging.getLogger("flask_kroncases.summaries")
 
@@ -121,7 +119,7 @@ class SummaryService(Service):
     def regenerate(self, case: Any, *, by: Any) -> Any:
         """The "Regenerate summary" action: replace the summary by a fresh one, in a job."""
         case = self.cases.get_case(case)
-        actor = self.cases.authorize(by, case.conversation, not_found="This case does not exist.")
+        actor = self.cases.authorize(by, case.conversation, not_found=NO_CASE)
         self.schedule_case_summary(case, overwrite=True, by=actor)
         return case
 
