@@ -16,6 +16,14 @@ from zoneinfo import ZoneInfo
 #: days, so a receiver that is down for a day still gets every event.
 DEFAULT_RETRY_SCHEDULE: tuple[float, ...] = (0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400)
 
+#: Seconds from a case's creation (or reopening) to its due time, per priority.
+DEFAULT_DUE_AFTER: dict[str, int] = {
+    "urgent": 4 * 3600,
+    "high": 24 * 3600,
+    "medium": 3 * 24 * 3600,
+    "low": 7 * 24 * 3600,
+}
+
 DEFAULTS: dict[str, Any] = {
     # Where the extension's blueprints are mounted in the host app.
     "KRONCASES_URL_PREFIX": "/kroncases",
@@ -35,6 +43,9 @@ DEFAULTS: dict[str, Any] = {
     # zone name ("Europe/Berlin"), or "local" for the server's own zone (a host
     # that stores datetime.now()). Orders the thread; our own times are UTC.
     "KRONCASES_HOST_TIMEZONE": "UTC",
+    # Seconds from creation (or reopening) to a case's due time, by priority;
+    # time spent pending does not count. None turns due times off.
+    "KRONCASES_DUE_AFTER": DEFAULT_DUE_AFTER,
     # -- what the extension adds to the host app -----------------------------
     # Register the JSON API, the agent pages (case form, fragments, cases page)
     # and the webhook settings pages. A host that serves one of them its own
@@ -113,6 +124,8 @@ TEMPLATES: dict[str, str] = {
     "case_form": "kroncases/_case_form.html",
     "case_form_page": "kroncases/case_form_page.html",
     "cases_page": "kroncases/cases.html",
+    "case_page": "kroncases/case.html",
+    "reports_page": "kroncases/reports.html",
     "error_page": "kroncases/error.html",
     "webhook_settings": "kroncases/settings/webhooks.html",
     "webhook_settings_error": "kroncases/settings/error.html",

@@ -53,6 +53,11 @@ class ActivityKind(StrEnum):
     STATUS_CHANGED = "status_changed"
     ESCALATED = "escalated"
     SUMMARY_UPDATED = "summary_updated"
+    ASSIGNED = "assigned"
+    UPDATED = "updated"
+    MESSAGES_ADDED = "messages_added"
+    NOTE_ADDED = "note_added"
+    OVERDUE = "overdue"
 
 
 #: Which status each status may move to; the panel asks the case service which actions follow.
@@ -77,7 +82,17 @@ OPENING_MESSAGE = "opening"
 TITLE_MAX_LENGTH = 80
 
 #: The case events a webhook endpoint can subscribe to.
-WEBHOOK_EVENTS: tuple[str, ...] = ("case.created", "case.resolved", "case.escalated", "case.reopened")
+WEBHOOK_EVENTS: tuple[str, ...] = (
+    "case.created", "case.resolved", "case.escalated", "case.reopened", "case.assigned", "case.overdue",
+)
+#: What a new endpoint is subscribed to until an admin chooses: the spec's four events.
+DEFAULT_WEBHOOK_EVENTS: tuple[str, ...] = WEBHOOK_EVENTS[:4]
+
+#: The statuses whose cases are still being worked: they have a due time and can be overdue.
+WORKING: frozenset[Status] = frozenset({Status.OPEN, Status.PENDING})
+
+#: The longest internal note on a case, in characters (after trimming).
+NOTE_MAX_LENGTH = 5000
 #: Sent only by "Send test event" on the settings page.
 TEST_EVENT = "ping"
 

@@ -26,6 +26,7 @@ from .models import HostSchema, Models, define_models
 from .queueing import JobQueue
 from .services.cases import CaseService
 from .services.delivery import DeliveryService
+from .services.due import check_due_after
 from .services.endpoints import EndpointService
 from .services.summaries import SummaryService
 
@@ -115,6 +116,7 @@ class KronCases:
             raise TypeError("KronCases needs " + ", ".join(f"{name}=" for name in missing))
 
         apply_defaults(app.config)
+        check_due_after(app.config)
         host = HostSchema.inspect(
             options["conversation_model"],
             options["message_model"],
@@ -259,11 +261,12 @@ class KronCases:
         case_type: str | CaseType = CaseType.GENERAL,
         priority: str | Priority = Priority.MEDIUM,
         summary: str | None = None,
+        summary_is_suggestion: bool = False,
         by: Any,
     ) -> Any:
         return self.service.create_case(
             conversation, messages, title=title, case_type=case_type,
-            priority=priority, summary=summary, by=by,
+            priority=priority, summary=summary, summary_is_suggestion=summary_is_suggestion, by=by,
         )
 
     def set_status(self, case: Any, status: str, *, by: Any) -> Any:
@@ -280,6 +283,29 @@ class KronCases:
 
     def get_case(self, case: Any, *, by: Any = None) -> Any:
         return self.service.get_case(case, by=by)
+
+    def assign(self, case: Any, assignee: Any, *, by: Any) -> Any:
+        """Give the case an owner (a host user or its key) who may see its conversation; None unassigns."""
+        return self.service.assign(case, assignee, by=by)
+
+    def update(
+        self, case: Any, *, by: Any, title: str | None = None, case_type: str | CaseType | None = None,
+        priority: str | Priority | None = None,
+    ) -> Any:
+        """Change any of title, type and priority; a priority change moves the due time."""
+        return self.service.update(case, by=by, title=title, case_type=case_type, priority=priority)
+
+    def add_messages(self, case: Any, messages: Iterable[Any], *, by: Any) -> Any:
+        """Add messages of the case's conversation that are in no case yet."""
+        return self.service.add_messages(case, messages, by=by)
+
+    def add_note(self, case: Any, text: str, *, by: Any) -> Any:
+        """Leave an internal note (1 to 5,000 characters); returns the note row."""
+        return self.service.add_note(case, text, by=by)
+
+    def overdue(self, *, by: Any) -> Any:
+        """A ``select()`` of the open and pending cases past due that ``by`` may see, to page or filter."""
+        return self.service.overdue(by=by)
 
     def for_conversation(self, conversation: Any) -> list[Any]:
         return self.service.for_conversation(conversation)

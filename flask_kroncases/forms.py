@@ -17,7 +17,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length
 
-from .enums import TITLE_MAX_LENGTH, CaseType, Priority
+from .enums import DEFAULT_WEBHOOK_EVENTS, TITLE_MAX_LENGTH, CaseType, Priority
 from .enums import WEBHOOK_EVENTS as EVENTS
 
 
@@ -47,7 +47,9 @@ class WebhookEndpointForm(FlaskForm):
     url = URLField("Endpoint URL", validators=[DataRequired("Enter the endpoint URL."), Length(max=2048)],
                    render_kw={"placeholder": "https://example.com/hooks/cases", "autocomplete": "off"})
     description = StringField("Description", validators=[Length(max=200)])
-    events = MultiCheckboxField("Events", choices=_choices([(event, event) for event in EVENTS]), default=list(EVENTS))
+    events = MultiCheckboxField(
+        "Events", choices=_choices([(event, event) for event in EVENTS]), default=list(DEFAULT_WEBHOOK_EVENTS)
+    )
     enabled = BooleanField("Enabled", default=True)
 
 

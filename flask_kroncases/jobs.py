@@ -55,9 +55,11 @@ def deliver_webhook(delivery_id: int) -> str:
 
 
 def sweep() -> int:
-    """Enqueue due webhook deliveries that no job holds."""
+    """Enqueue due webhook deliveries that no job holds; report cases that became overdue."""
     with job_context() as state:
-        return state.delivery.sweep()  # type: ignore[no-any-return]
+        enqueued: int = state.delivery.sweep()
+        state.service.sweep_overdue()
+        return enqueued
 
 
 def reclaim() -> list[int]:

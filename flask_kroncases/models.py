@@ -189,6 +189,7 @@ class Models:
     Case: Any
     CaseMessage: Any
     CaseActivity: Any
+    CaseNote: Any
     ConversationLabel: Any
     WebhookEndpoint: Any
     WebhookDelivery: Any
@@ -271,6 +272,19 @@ def _build(db: Any, host: HostSchema, p: str) -> Models:
         escalated_at = sa.Column(sa.DateTime(timezone=True), nullable=True)
         escalation_level = sa.Column(sa.Integer, nullable=False, default=0)
         escalation_reason = sa.Column(sa.Text, nullable=True)
+        # The agent who owns the case; None while nobody does.
+        assignee_id = _fk(user, ondelete="SET NULL", nullable=True, index=True)
+        # When the case should be resolved by (KRONCASES_DUE_AFTER); None once resolved or
+        # when due times are off. The clock starts at creation or reopening and stops
+        # while the case is pending: leaving pending moves the due time on by the wait.
+        due_at = sa.Column(sa.DateTime(timezone=True), nullable=True, index=True)
+        clock_started_at = sa.Column(sa.DateTime(timezone=True), nullable=True)
+        paused_seconds = sa.Column(sa.Integer, nullable=False, default=0, server_default="0")
+        pending_since = sa.Column(sa.DateTime(timezone=True), nullable=True)
+        # The due time for which case.overdue was sent, so the sweep sends it once per due time.
+        overdue_notified_for = sa.Column(sa.DateTime(timezone=True), nullable=True)
+        # True when an agent wrote the summary: adding messages then keeps it.
+        summary_by_agent = sa.Column(sa.Boolean, nullable=False, default=False, server_default=sa.false())
         # The conversation's opening text (a host that keeps it on the conversation row).
         includes_opening = sa.Column(sa.Boolean, nullable=False, default=False, server_default=sa.false())
         # Optimistic lock: two agents changing one case at once cannot both win.
@@ -279,7 +293,15 @@ def _build(db: Any, host: HostSchema, p: str) -> Models:
         __mapper_args__ = {"version_id_col": version}
 
         conversation = orm.relationship(conv.model, lazy="select")
-        created_by = orm.relationship(user.model, lazy="select")
+        created_by = orm.relationship(user.model, lazy="select", foreign_keys=[created_by_id])
+        assignee = orm.relationship(user.model, lazy="select", foreign_keys=[assignee_id])
+        notes = orm.relationship(
+            "KronCaseNote",
+            back_populates="case",
+            cascade="all, delete-orphan",
+            order_by="KronCaseNote.id",
+            lazy="select",
+        )
         message_links = orm.relationship(
             "KronCaseMessage",
             back_populates="case",
@@ -314,6 +336,25 @@ def _build(db: Any, host: HostSchema, p: str) -> Models:
 
         case = orm.relationship(KronCase, back_populates="message_links")
         message = orm.relationship(msg.model, lazy="select")
+
+    class KronCaseNote(Base):  # type: ignore[misc, valid-type]
+        """An internal note on a case, for the next agent; never sent in a webhook body."""
+
+        __tablename__ = f"{p}case_notes"
+
+        id = sa.Column(sa.Integer, primary_key=True)
+        case_id = sa.Column(
+            sa.Integer,
+            sa.ForeignKey(f"{p}cases.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        )
+        author_id = _fk(user, ondelete="SET NULL", nullable=True)
+        body = sa.Column(sa.Text, nullable=False)
+        created_at = sa.Column(sa.DateTime(timezone=True), nullable=False, default=utcnow)
+
+        case = orm.relationship(KronCase, back_populates="notes")
+        author = orm.relationship(user.model, lazy="select")
 
     class KronCaseActivity(Base):  # type: ignore[misc, valid-type]
         """One change of a case: who, what, when, from which status to which."""
@@ -476,6 +517,7 @@ def _build(db: Any, host: HostSchema, p: str) -> Models:
         Case=KronCase,
         CaseMessage=KronCaseMessage,
         CaseActivity=KronCaseActivity,
+        CaseNote=KronCaseNote,
         ConversationLabel=KronConversationLabel,
         WebhookEndpoint=KronWebhookEndpoint,
         WebhookDelivery=KronWebhookDelivery,

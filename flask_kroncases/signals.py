@@ -15,6 +15,18 @@ sent for a change that was rolled back.
     A resolved case moved back to ``open``.
 ``case_escalated``
     The case was escalated; also ``reason=`` (the agent's text) and ``level=``.
+``case_assigned``
+    The case got an owner or lost one; also ``previous=`` (the former assignee,
+    a host user, or None). ``case.assignee`` is the new one (None: unassigned).
+``case_updated``
+    Title, type or priority changed; also ``changes=`` (``{field: (old, new)}``).
+``case_messages_added``
+    Messages joined an existing case; also ``messages=`` (their keys, in order).
+``case_note_added``
+    An internal note was left on the case; also ``note=`` (the note row).
+``case_overdue``
+    The worker's sweep found the case past its due time (``actor=None``); sent
+    once per due time.
 
 ``webhook_endpoint_disabled``
     A webhook endpoint was switched off after failing (``endpoint=``, ``reason=``;
@@ -32,6 +44,11 @@ case_status_changed = _signals.signal("case-status-changed")
 case_resolved = _signals.signal("case-resolved")
 case_reopened = _signals.signal("case-reopened")
 case_escalated = _signals.signal("case-escalated")
+case_assigned = _signals.signal("case-assigned")
+case_updated = _signals.signal("case-updated")
+case_messages_added = _signals.signal("case-messages-added")
+case_note_added = _signals.signal("case-note-added")
+case_overdue = _signals.signal("case-overdue")
 webhook_endpoint_disabled = _signals.signal("webhook-endpoint-disabled")
 
 __all__ = [
@@ -40,5 +57,10 @@ __all__ = [
     "case_resolved",
     "case_reopened",
     "case_escalated",
+    "case_assigned",
+    "case_updated",
+    "case_messages_added",
+    "case_note_added",
+    "case_overdue",
     "webhook_endpoint_disabled",
 ]

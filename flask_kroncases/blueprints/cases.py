@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
@@ -21,7 +21,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from ..errors import CaseError
-from ..services.serialization import describe_case, describe_suggestion
+from ..hooks import unwrap_user
+from ..services.serialization import describe_case, describe_note, describe_suggestion
 from . import html_safe_json, limit_body, protect_csrf
 
 api = Blueprint("kroncases_api", __name__)
@@ -98,7 +99,11 @@ def _id_list(data: dict[str, Any], name: str) -> list[Any]:
 
 
 def _describe(case: Any) -> dict[str, Any]:
-    return describe_case(case, conversation_url=_state().hooks.url_for_conversation(case.conversation))
+    state = _state()
+    pages_on = "kroncases_panel" in current_app.blueprints
+    case_url = url_for("kroncases_panel.case_page", case_id=case.id) if pages_on else None
+    return describe_case(case, conversation_url=state.hooks.url_for_conversation(case.conversation),
+                         case_url=case_url, name_of=state.hooks.display_name)
 
 
 @api.post("/conversations/<conversation_key>/cases")
@@ -148,6 +153,62 @@ def reopen(case_id: str) -> ResponseReturnValue:
 def escalate(case_id: str) -> ResponseReturnValue:
     case = _state().service.escalate(case_id, by=current_user, reason=_body().get("reason"))
     return jsonify(case=_describe(case))
+
+
+@api.post("/cases/<case_id>/assign")
+def assign(case_id: str) -> ResponseReturnValue:
+    """``{"assignee": <user key> | "me" | null}``: give the case an owner, or none."""
+    data = _body()
+    if "assignee" not in data:
+        raise CaseError("Say who owns the case: a user id, \"me\" or null.", errors={"assignee": ["Choose an agent."]})
+    assignee = data["assignee"]
+    if assignee == "me":
+        assignee = unwrap_user(current_user)
+    return jsonify(case=_describe(_state().service.assign(case_id, assignee, by=current_user)))
+
+
+@api.patch("/cases/<case_id>")
+def update(case_id: str) -> ResponseReturnValue:
+    """Change any of ``title``, ``case_type`` and ``priority``."""
+    data = _body()
+    case = _state().service.update(case_id, by=current_user, title=data.get("title"),
+                                   case_type=data.get("case_type"), priority=data.get("priority"))
+    return jsonify(case=_describe(case))
+
+
+@api.post("/cases/<case_id>/messages")
+def add_messages(case_id: str) -> ResponseReturnValue:
+    case = _state().service.add_messages(case_id, _id_list(_body(), "message_ids"), by=current_user)
+    return jsonify(case=_describe(case))
+
+
+@api.get("/cases/<case_id>/notes")
+def list_notes(case_id: str) -> ResponseReturnValue:
+    state = _state()
+    case = state.service.get_case(case_id, by=current_user)
+    return jsonify(notes=[describe_note(note, name_of=state.hooks.display_name) for note in case.notes])
+
+
+@api.post("/cases/<case_id>/notes")
+def add_note(case_id: str) -> ResponseReturnValue:
+    state = _state()
+    note = state.service.add_note(case_id, _body().get("text"), by=current_user)
+    return jsonify(note=describe_note(note, name_of=state.hooks.display_name)), 201
+
+
+@api.get("/cases/overdue")
+def overdue() -> ResponseReturnValue:
+    """The overdue cases the agent may see, most overdue first, a page at a time (``?page=``)."""
+    state = _state()
+    try:
+        page = max(1, int(request.args.get("page", "1")))
+    except ValueError:
+        page = 1
+    per_page = int(current_app.config["KRONCASES_PER_PAGE"])
+    result = state.db.paginate(state.service.overdue(by=unwrap_user(current_user)), page=page,
+                               per_page=per_page, error_out=False)
+    return jsonify(cases=[_describe(case) for case in result.items], page=page, per_page=per_page,
+                   total=result.total)
 
 
 @api.post("/cases/<case_id>/summary")

@@ -22,9 +22,11 @@ from ..enums import (
     ESCALATABLE,
     LABEL_SUPPORT_CASE,
     LABEL_SUPPORT_CASE_RESOLVED,
+    NOTE_MAX_LENGTH,
     OPENING_MESSAGE,
     TITLE_MAX_LENGTH,
     TRANSITIONS,
+    WORKING,
     ActivityKind,
     CaseAction,
     CaseType,
@@ -33,16 +35,19 @@ from ..enums import (
 )
 from ..errors import CaseError
 from ..hooks import HostHooks, is_signed_in, unwrap_user
-from ..models import Models, storable
+from ..models import Models, storable, utcnow
 from . import activity as activity_service
+from . import due as due_service
 from . import labels as label_service
 from .base import Service
 from .delivery import DeliveryService
-from .unit_of_work import UnitOfWork
+from .serialization import iso, json_key
+from .unit_of_work import NothingChanged, UnitOfWork
 
 UNSTORABLE = "This text holds characters that cannot be stored (NUL or a broken surrogate)."
 NO_CONVERSATION = "This conversation does not exist."
 NO_CASE = "This case does not exist."
+NO_AGENT = "There is no such agent."
 
 
 def _name(key: Any) -> str:
@@ -66,8 +71,9 @@ class CaseService(Service):
         self.hooks = hooks
         self.work = UnitOfWork(db, models, delivery)
         #: Set by the extension to the summary service's scheduler: a case saved
-        #: without a summary gets one from a job, after commit.
-        self.schedule_summary: Callable[[Any], None] | None = None
+        #: without a summary gets one from a job, after commit (``overwrite=True``:
+        #: a machine-written summary is rewritten after messages joined the case).
+        self.schedule_summary: Callable[..., None] | None = None
 
     # -- lookups ---------------------------------------------------------
 
@@ -177,9 +183,15 @@ class CaseService(Service):
         case_type: Any = CaseType.GENERAL,
         priority: Any = Priority.MEDIUM,
         summary: Any = None,
+        summary_is_suggestion: bool = False,
         by: Any,
     ) -> Any:
-        """Create a case from ``messages`` (instances or keys) of ``conversation`` (instance or key)."""
+        """Create a case from ``messages`` (instances or keys) of ``conversation`` (instance or key).
+
+        A ``summary`` counts as the agent's own words unless ``summary_is_suggestion``
+        says it is the suggestion as it was made: only then do messages added
+        later have the summary rewritten.
+        """
         conversation = self.conversation(conversation)
         actor = self.authorize(by, conversation)
         errors: dict[str, list[str]] = {}
@@ -209,7 +221,9 @@ class CaseService(Service):
             created_at=change.now,
             updated_at=change.now,
             escalation_level=0,
+            summary_by_agent=clean_summary is not None and not summary_is_suggestion,
         )
+        due_service.start_clock(self.config, case, change.now)
         case.message_links = [m.CaseMessage(message_id=key) for key in selected if key != OPENING_MESSAGE]
         case.includes_opening = OPENING_MESSAGE in selected
         change.activity(
@@ -276,10 +290,10 @@ class CaseService(Service):
         return [found[key] for key in keys]
 
     def _validate_messages(
-        self, conversation: Any, messages: Iterable[Any], errors: dict[str, list[str]]
+        self, conversation: Any, messages: Iterable[Any], errors: dict[str, list[str]], *, room: int | None = None
     ) -> tuple[list[Any], bool]:
         """Return the selected message keys in order, and whether a refusal is a conflict."""
-        keys, _ = self._messages_of(conversation, messages, errors)
+        keys, _ = self._messages_of(conversation, messages, errors, room=room)
         if errors.get("messages") or not keys:
             return keys, False
         taken = self.cases_for_messages([key for key in keys if key != OPENING_MESSAGE])
@@ -295,7 +309,7 @@ class CaseService(Service):
         return keys, bool(problems)
 
     def _messages_of(
-        self, conversation: Any, messages: Iterable[Any], errors: dict[str, list[str]]
+        self, conversation: Any, messages: Iterable[Any], errors: dict[str, list[str]], *, room: int | None = None
     ) -> tuple[list[Any], dict[Any, Any]]:
         """Message keys (deduplicated, in order) and the loaded messages; problems go to ``errors``.
 
@@ -309,9 +323,11 @@ class CaseService(Service):
             errors["messages"] = ["Select at least one message."]
             return [], {}
         limit = int(self.config["KRONCASES_MAX_MESSAGES_PER_CASE"])
-        items = list(islice(messages, limit + 1))
-        if len(items) > limit:
-            errors["messages"] = [f"Select at most {limit} messages for one case."]
+        space = limit if room is None else max(room, 0)
+        items = list(islice(messages, space + 1))
+        if len(items) > space:
+            errors["messages"] = [f"Select at most {limit} messages for one case."
+                                  + ("" if room is None else f" This case has room for {space} more.")]
             return [], {}
         problems: list[str] = []
         keys: dict[Any, None] = {}  # ordered and linear, whatever the number of duplicates
@@ -391,6 +407,7 @@ class CaseService(Service):
             case.updated_at = now
             if target == Status.RESOLVED:
                 case.resolved_at = now
+            due_service.on_status(self.config, case, current, now)
 
         change.rows(write).activity(ActivityKind.STATUS_CHANGED, from_status=current, to_status=target)
         change.signal(signals.case_status_changed, previous=current)
@@ -440,6 +457,253 @@ class CaseService(Service):
             .signal(signals.case_escalated, reason=clean, level=level)
             .commit()
         )
+
+    # -- working a case: owner, fields, more messages, notes ------------------
+
+    def user(self, user: Any) -> Any:
+        """A host user by key (or instance), or :data:`NO_AGENT`."""
+        host = self.models.host.user
+        user = unwrap_user(user)
+        if isinstance(user, host.model):
+            return user
+        key = host.coerce_key(user)
+        found = self.session.get(host.model, key) if key is not None else None
+        if found is None:
+            raise CaseError(NO_AGENT, errors={"assignee": [NO_AGENT]})
+        return found
+
+    def assign(self, case: Any, assignee: Any, *, by: Any) -> Any:
+        """Give the case an owner (a host user or key), or none with ``assignee=None``.
+
+        The new owner must be allowed to see the case's conversation.
+        """
+        case = self.get_case(case)
+        actor = self.authorize(by, case.conversation, not_found=NO_CASE)
+        user_model = self.models.host.user
+        new = None if assignee is None or assignee == "" else self.user(assignee)
+        if new is not None and not self.can_see(new, case.conversation):
+            message = f"{self.hooks.display_name(new)} may not see this conversation, so cannot own Case #{case.id}."
+            raise CaseError(message, errors={"assignee": [message]})
+        new_key = user_model.key_of(new) if new is not None else None
+        if new_key == case.assignee_id:
+            message = (f"Case #{case.id} is already assigned to {self.hooks.display_name(new)}." if new is not None
+                       else f"Case #{case.id} has no owner already.")
+            raise CaseError(message, kind="conflict", errors={"assignee": [message]})
+        previous = case.assignee
+        change = self.work.change(case, actor, while_doing="assigned")
+        now = change.now
+
+        def write() -> None:
+            case.assignee_id = new_key
+            case.assignee = new
+            case.updated_at = now
+
+        status = Status(case.status)
+        detail = {
+            "assignee_id": json_key(new_key),
+            "assignee_name": self.hooks.display_name(new) if new is not None else None,
+            "previous_id": json_key(case.assignee_id),
+            "previous_name": self.hooks.display_name(previous) if previous is not None else None,
+        }
+        previous_json = None if previous is None else {"id": detail["previous_id"], "name": detail["previous_name"]}
+        return (
+            change.rows(write)
+            .activity(ActivityKind.ASSIGNED, from_status=status, to_status=status, detail=detail)
+            .event("case.assigned", previous_assignee=previous_json)
+            .signal(signals.case_assigned, previous=previous)
+            .commit()
+        )
+
+    def update(self, case: Any, *, by: Any, title: Any = None, case_type: Any = None, priority: Any = None) -> Any:
+        """Change any of title, type and priority (None leaves one as it is); a new priority moves the due time."""
+        case = self.get_case(case)
+        actor = self.authorize(by, case.conversation, not_found=NO_CASE)
+        errors: dict[str, list[str]] = {}
+        wanted: dict[str, Any] = {}
+        if title is not None:
+            wanted["title"] = self._validate_title(title, errors)
+        if case_type is not None:
+            chosen = self._validate_choice(CaseType, case_type, "case_type", errors)
+            wanted["case_type"] = chosen.value if chosen is not None else None
+        if priority is not None:
+            chosen = self._validate_choice(Priority, priority, "priority", errors)
+            wanted["priority"] = chosen.value if chosen is not None else None
+        if errors:
+            raise CaseError(f"Case #{case.id} was not changed: " + " ".join(m for ms in errors.values() for m in ms),
+                            errors=errors)
+        if not wanted:
+            raise CaseError("Say what to change: a title, a case type or a priority.")
+        changes = {name: (getattr(case, name), value) for name, value in wanted.items() if getattr(case, name) != value}
+        if not changes:
+            raise CaseError(f"Case #{case.id} already has these values.", kind="conflict")
+        change = self.work.change(case, actor, while_doing="changed")
+        now = change.now
+
+        def write() -> None:
+            for name, (_, value) in changes.items():
+                setattr(case, name, value)
+            case.updated_at = now
+            if "priority" in changes and case.due_at is not None:
+                case.due_at = due_service.due_at(self.config, case)
+
+        status = Status(case.status)
+        return (
+            change.rows(write)
+            .activity(ActivityKind.UPDATED, from_status=status, to_status=status,
+                      detail={"changes": {name: list(pair) for name, pair in changes.items()}})
+            .signal(signals.case_updated, changes=changes)
+            .commit()
+        )
+
+    def add_messages(self, case: Any, messages: Iterable[Any], *, by: Any) -> Any:
+        """Add messages of the case's conversation that are in no case yet.
+
+        A machine-written summary is rewritten by a job to cover them; a summary
+        the agent wrote is kept.
+        """
+        case = self.get_case(case)
+        actor = self.authorize(by, case.conversation, not_found=NO_CASE)
+        if Status(case.status) not in WORKING:
+            message = f"Case #{case.id} is resolved; reopen it before adding messages."
+            raise CaseError(message, kind="conflict", errors={"messages": [message]})
+        errors: dict[str, list[str]] = {}
+        room = int(self.config["KRONCASES_MAX_MESSAGES_PER_CASE"]) - len(case.message_ids)
+        selected, conflict = self._validate_messages(case.conversation, messages, errors, room=room)
+        if errors:
+            raise CaseError(
+                "No message was added: " + " ".join(m for ms in errors.values() for m in ms),
+                kind="conflict" if conflict else "invalid",
+                errors=errors,
+            )
+        change = self.work.change(case, actor, while_doing="given more messages")
+        now = change.now
+        Link = self.models.CaseMessage
+
+        def write() -> None:
+            for key in selected:
+                if key == OPENING_MESSAGE:
+                    case.includes_opening = True
+                else:
+                    case.message_links.append(Link(message_id=key))
+            case.updated_at = now
+
+        status = Status(case.status)
+        change.rows(write).activity(
+            ActivityKind.MESSAGES_ADDED, from_status=status, to_status=status,
+            detail={"message_count": len(selected), "message_ids": [json_key(k) for k in selected]},
+        ).signal(signals.case_messages_added, messages=list(selected))
+        if not case.summary_by_agent and self.schedule_summary is not None:
+            schedule = self.schedule_summary
+            change.after_commit(lambda: schedule(case, overwrite=True))
+        return change.commit()
+
+    def add_note(self, case: Any, text: Any, *, by: Any) -> Any:
+        """Leave an internal note on the case; returns the note. Notes never go out in webhooks."""
+        case = self.get_case(case)
+        actor = self.authorize(by, case.conversation, not_found=NO_CASE)
+        clean = plain_lines(text) if isinstance(text, str) else ""
+        problem = None
+        if not storable(clean):
+            problem = UNSTORABLE
+        elif not clean:
+            problem = "Write the note first."
+        elif len(clean) > NOTE_MAX_LENGTH:
+            problem = f"Keep the note to {NOTE_MAX_LENGTH} characters or fewer (it has {len(clean)})."
+        if problem:
+            raise CaseError(problem, errors={"note": [problem]})
+        change = self.work.change(case, actor, while_doing="given a note")
+        note = self.models.CaseNote(body=clean, author_id=self.models.host.user.key_of(actor), created_at=change.now)
+        detail: dict[str, Any] = {"length": len(clean)}
+
+        def write() -> None:
+            case.notes.append(note)
+            case.updated_at = change.now
+            self.session.flush()  # the note's id, for the activity entry
+            detail["note_id"] = note.id
+
+        status = Status(case.status)
+        change.rows(write).activity(ActivityKind.NOTE_ADDED, from_status=status, to_status=status, detail=detail)
+        change.signal(signals.case_note_added, note=note).commit()
+        return note
+
+    # -- due times ---------------------------------------------------------
+
+    def overdue(self, *, by: Any, now: Any = None) -> Any:
+        """The open and pending cases past their due time that ``by`` may see, most overdue first.
+
+        A ``select()`` the host can page (``db.paginate``) or filter further.
+        """
+        user = unwrap_user(by)
+        Case = self.models.Case
+        now = now or utcnow()
+        stmt = sa.select(Case).where(due_service.overdue_clause(Case, now))
+        return self.visible(stmt, user).order_by(Case.due_at, Case.id)
+
+    def visible(self, stmt: Any, user: Any) -> Any:
+        """Limit a ``select()`` over cases to the conversations ``user`` may see.
+
+        In SQL when the host registered ``visible_conversations``; otherwise the
+        access hook is asked once per conversation the statement could return.
+        """
+        Case = self.models.Case
+        conv = self.models.host.conversation
+        if not is_signed_in(user):
+            return stmt.where(sa.false())
+        clause = self.hooks.visible_clause(user)
+        if clause is not None:
+            return stmt.join(conv.model, Case.conversation_id == conv.pk_column).where(clause)
+        keys = set(self.session.scalars(stmt.with_only_columns(Case.conversation_id).distinct().order_by(None)))
+        allowed = self._visible_keys(user, keys)
+        return stmt.where(Case.conversation_id.in_(list(allowed))) if allowed else stmt.where(sa.false())
+
+    def sweep_overdue(self, *, now: Any = None, batch: int = 500) -> int:
+        """The worker's sweep: send ``case.overdue`` once per due time for each newly overdue case.
+
+        Marked with a plain ``UPDATE`` guarded by the due time it reports, so
+        an agent's change meanwhile wins and the next sweep looks again.
+        Returns how many cases were reported.
+        """
+        Case = self.models.Case
+        now = now or utcnow()
+        due = list(self.session.scalars(
+            sa.select(Case)
+            .where(due_service.overdue_clause(Case, now),
+                   sa.or_(Case.overdue_notified_for.is_(None), Case.overdue_notified_for != Case.due_at))
+            .order_by(Case.due_at, Case.id)
+            .limit(batch)
+        ))
+        self.session.commit()
+        reported = 0
+        for case in due:
+            if self._report_overdue(case):
+                reported += 1
+        return reported
+
+    def _report_overdue(self, case: Any) -> bool:
+        Case = self.models.Case
+        due_at = case.due_at
+        change = self.work.change(case, None, while_doing="marked overdue")
+
+        def write() -> None:
+            marked = self.session.execute(
+                sa.update(Case)
+                .where(Case.id == case.id, Case.due_at == due_at,
+                       sa.or_(Case.overdue_notified_for.is_(None), Case.overdue_notified_for != due_at))
+                .values(overdue_notified_for=due_at)
+                .execution_options(synchronize_session=False)
+            )
+            if marked.rowcount != 1:
+                raise NothingChanged
+
+        status = Status(case.status)
+        change.rows(write).activity(ActivityKind.OVERDUE, from_status=status, to_status=status,
+                                    detail={"due_at": iso(due_at)})
+        change.event("case.overdue", due_at=iso(due_at)).signal(signals.case_overdue)
+        try:
+            change.commit()
+        except NothingChanged:
+            return False
+        return True
 
     # -- cases page (agent UI): cases across conversations -----------------
 

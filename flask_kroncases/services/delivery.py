@@ -95,9 +95,13 @@ class DeliveryService(Service):
             return []
         url = self.conversation_url(case.conversation)
         data = {
-            "case": describe_case(case, conversation_url=url),
+            "case": describe_case(case, conversation_url=url, case_url=self.case_url(case.id),
+                                  name_of=self.hooks.display_name),
             "conversation": {"id": json_key(case.conversation_id), "url": url},
-            "actor": {"id": json_key(self.models.host.user.key_of(actor)), "name": self.hooks.display_name(actor)},
+            # None for what the worker's sweep did on its own (case.overdue).
+            "actor": None if actor is None else {
+                "id": json_key(self.models.host.user.key_of(actor)), "name": self.hooks.display_name(actor),
+            },
             **extra,
         }
         now = utcnow()
@@ -120,6 +124,20 @@ class DeliveryService(Service):
         except Exception:  # the host's builder may need a request; a link is not worth an error
             log.warning("conversation_url hook failed", exc_info=True)
             return None
+        return self.absolute(url)
+
+    def case_url(self, case_id: Any) -> str | None:
+        """A link to the case page (None when the host turned the pages off).
+
+        Built from ``KRONCASES_URL_PREFIX``, not ``url_for``: the worker's sweep
+        has no request to build from.
+        """
+        if not self.config["KRONCASES_REGISTER_PAGES"]:
+            return None
+        return self.absolute(self.config["KRONCASES_URL_PREFIX"].rstrip("/") + f"/cases/{case_id}")
+
+    def absolute(self, url: str | None) -> str | None:
+        """``url`` joined to ``KRONCASES_BASE_URL`` when it is relative and a base is set."""
         if not url or "://" in url:
             return url
         # Never the request's Host header: a forged one would end up in a signed body.

@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..enums import TEST_EVENT, DeliveryStatus
+from ..enums import DEFAULT_WEBHOOK_EVENTS, TEST_EVENT, DeliveryStatus
 from ..enums import WEBHOOK_EVENTS as EVENTS
 from ..errors import CaseError
 from ..models import Models, storable, utcnow
@@ -77,7 +77,7 @@ class EndpointService(Service):
         return clean_url, [e for e in EVENTS if e in chosen], clean_description
 
     def create_endpoint(
-        self, url: Any, events: Any = EVENTS, *, enabled: bool = True, description: Any = ""
+        self, url: Any, events: Any = DEFAULT_WEBHOOK_EVENTS, *, enabled: bool = True, description: Any = ""
     ) -> tuple[Any, str]:
         """Save a new endpoint; return it and its secret (the only time it is shown)."""
         clean_url, clean_events, clean_description = self._validate(url, events, description)

@@ -6,6 +6,7 @@ in UTC, never labels in an agent's language.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..models import as_utc
@@ -22,10 +23,26 @@ def iso(value: Any) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
-def describe_case(case: Any, *, conversation_url: str | None = None) -> dict[str, Any]:
-    """A JSON-ready description of a case (the API's and the webhook's ``case`` object)."""
+def describe_case(
+    case: Any,
+    *,
+    conversation_url: str | None = None,
+    case_url: str | None = None,
+    name_of: Callable[[Any], str] | None = None,
+) -> dict[str, Any]:
+    """A JSON-ready description of a case (the API's and the webhook's ``case`` object).
+
+    ``name_of`` names the assignee (the host's ``user_name`` hook); without it
+    the assignee is given by id only. Notes are internal and never described here.
+    """
+    assignee = None
+    if case.assignee_id is not None:
+        assignee = {"id": json_key(case.assignee_id)}
+        if name_of is not None and case.assignee is not None:
+            assignee["name"] = name_of(case.assignee)
     return {
         "id": case.id,
+        "url": case_url,
         "title": case.title,
         "case_type": case.case_type,
         "priority": case.priority,
@@ -41,6 +58,22 @@ def describe_case(case: Any, *, conversation_url: str | None = None) -> dict[str
         "escalated_at": iso(case.escalated_at),
         "escalation_level": case.escalation_level,
         "escalation_reason": case.escalation_reason,
+        "assignee": assignee,
+        "due_at": iso(case.due_at),
+    }
+
+
+def describe_note(note: Any, *, name_of: Callable[[Any], str] | None = None) -> dict[str, Any]:
+    """An internal note as the JSON API gives it (never in a webhook body)."""
+    return {
+        "id": note.id,
+        "case_id": note.case_id,
+        "text": note.body,
+        "author": None if note.author_id is None else {
+            "id": json_key(note.author_id),
+            **({"name": name_of(note.author)} if name_of is not None and note.author is not None else {}),
+        },
+        "created_at": iso(note.created_at),
     }
 
 

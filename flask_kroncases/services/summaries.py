@@ -148,7 +148,7 @@ class SummaryService(Service):
             update = (
                 sa.update(Case)
                 .where(Case.id == case_id)
-                .values(summary=suggestion.summary, updated_at=change.now)
+                .values(summary=suggestion.summary, summary_by_agent=False, updated_at=change.now)
             )
             if not overwrite:
                 update = update.where(sa.or_(Case.summary.is_(None), Case.summary == ""))
