@@ -17,7 +17,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length
 
-from .enums import DEFAULT_WEBHOOK_EVENTS, TITLE_MAX_LENGTH, CaseType, Priority
+from .enums import DEFAULT_WEBHOOK_EVENTS, NOTE_MAX_LENGTH, TITLE_MAX_LENGTH, CaseType, Priority
 from .enums import WEBHOOK_EVENTS as EVENTS
 
 
@@ -100,3 +100,41 @@ class CaseForm(FlaskForm):
 
     def selected_message_ids(self) -> list[str]:
         return _message_ids(self.message_ids.data)
+
+
+# -- the case page (agent UI) ---------------------------------------------------
+#
+# These forms parse and render; the case service validates (its refusals land
+# on the fields of the same names), so they carry no validators of their own.
+
+
+class AssignForm(FlaskForm):
+    """Give the case an owner: ``"me"``, a user key, or ``""`` for nobody."""
+
+    assignee = StringField("Assign to")
+
+
+class CaseFieldsForm(FlaskForm):
+    """Edit a case's title, type and priority."""
+
+    title = StringField("Title", render_kw={"maxlength": TITLE_MAX_LENGTH, "autocomplete": "off"})
+    case_type = SelectField("Case type", choices=_enum_choices(CaseType), validate_choice=False)
+    priority = SelectField("Priority", choices=_enum_choices(Priority), validate_choice=False)
+
+
+class StatusForm(FlaskForm):
+    """A status move; the button pressed names it (``pending``, ``open``, ``reopen``, ``resolve``)."""
+
+    status = StringField("Status")
+
+
+class EscalateForm(FlaskForm):
+    """Escalate the case, with the agent's reason."""
+
+    reason = TextAreaField("Reason for escalating")
+
+
+class NoteForm(FlaskForm):
+    """An internal note on the case (agents only; never in webhooks)."""
+
+    note = TextAreaField("New note", render_kw={"maxlength": NOTE_MAX_LENGTH})

@@ -231,6 +231,8 @@ def _fk(target: HostModel, **kwargs: Any) -> sa.Column[Any]:
         sa.ForeignKey(
             f"{target.table.fullname}.{target.pk_column.name}",
             ondelete=kwargs.pop("ondelete", None),
+            # Named, so a host's SQLite migration (Alembic batch mode) can add it to an existing table.
+            name=kwargs.pop("fk_name", None),
         ),
         **kwargs,
     )
@@ -273,7 +275,7 @@ def _build(db: Any, host: HostSchema, p: str) -> Models:
         escalation_level = sa.Column(sa.Integer, nullable=False, default=0)
         escalation_reason = sa.Column(sa.Text, nullable=True)
         # The agent who owns the case; None while nobody does.
-        assignee_id = _fk(user, ondelete="SET NULL", nullable=True, index=True)
+        assignee_id = _fk(user, ondelete="SET NULL", nullable=True, index=True, fk_name=f"fk_{p}cases_assignee_id")
         # When the case should be resolved by (KRONCASES_DUE_AFTER); None once resolved or
         # when due times are off. The clock starts at creation or reopening and stops
         # while the case is pending: leaving pending moves the due time on by the wait.
@@ -283,8 +285,9 @@ def _build(db: Any, host: HostSchema, p: str) -> Models:
         pending_since = sa.Column(sa.DateTime(timezone=True), nullable=True)
         # The due time for which case.overdue was sent, so the sweep sends it once per due time.
         overdue_notified_for = sa.Column(sa.DateTime(timezone=True), nullable=True)
-        # True when an agent wrote the summary: adding messages then keeps it.
-        summary_by_agent = sa.Column(sa.Boolean, nullable=False, default=False, server_default=sa.false())
+        # True when an agent wrote the summary: adding messages then keeps it. Rows from before
+        # this column count as the agent's (the safe guess: their text is never overwritten).
+        summary_by_agent = sa.Column(sa.Boolean, nullable=False, default=False, server_default=sa.true())
         # The conversation's opening text (a host that keeps it on the conversation row).
         includes_opening = sa.Column(sa.Boolean, nullable=False, default=False, server_default=sa.false())
         # Optimistic lock: two agents changing one case at once cannot both win.

@@ -25,11 +25,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app, g, render_template, url_for
+from flask_login import current_user
 from markupsafe import Markup, escape
 
 from .config import template_name
-from .enums import OPENING_MESSAGE, TITLE_MAX_LENGTH, CaseAction, CaseType, Priority, Status
-from .models import as_utc, host_time
+from .enums import OPENING_MESSAGE, TITLE_MAX_LENGTH, WORKING, CaseAction, CaseType, Priority, Status
+from .hooks import is_signed_in, unwrap_user
+from .models import as_utc, host_time, utcnow
+from .services import due as due_service
 
 
 def _plain(key: Any) -> str:
@@ -54,6 +57,29 @@ class ThreadItem:
     @property
     def is_message(self) -> bool:
         return self.message is not None
+
+
+@dataclass(frozen=True)
+class CaseDetails:
+    """What the panel shows of a case beyond its columns, worked out for all its cases at once."""
+
+    #: The owner's name, or None while nobody owns it.
+    owner: str | None
+    #: Whether the signed-in agent owns it (the panel then offers no "Assign to me").
+    mine: bool
+    #: The due time in the host's zone (``KRONCASES_HOST_TIMEZONE``), None when there is none.
+    due: datetime | None
+    overdue: bool
+    #: Open or pending: messages can be added to it.
+    working: bool
+    #: Pending: its clock stands still, the due time moves on by the wait.
+    paused: bool
+    notes: int
+    latest_note: Any
+    latest_note_author: str | None
+    latest_note_at: datetime | None
+    #: The case page, None when the pages blueprint is switched off.
+    page_url: str | None
 
 
 _EMPTY_SLOT = Markup('<span class="kc-indicator-slot" data-kc-indicator-slot></span>')
@@ -135,13 +161,54 @@ class TemplateHelpers:
     def panel_context(self, conversation: Any, cases: list[Any] | None = None) -> dict[str, Any]:
         """What the panel template gets; ``cases`` when the caller has just loaded them afresh."""
         state = self._state
+        cases = self.cases(conversation) if cases is None else cases
         return {
             "conversation": conversation,
             "conversation_key": _plain(state.service.conversation_key(conversation)),
-            "cases": self.cases(conversation) if cases is None else cases,
+            "cases": cases,
+            "details": self.case_details(cases),
             "display_name": state.hooks.display_name,
             "actions": state.service.actions,
         }
+
+    def case_details(self, cases: list[Any]) -> dict[Any, CaseDetails]:
+        """Owner, due time, overdue mark, notes and links of each case, by case id.
+
+        Notes and the people named are loaded for all the cases together
+        (``CaseService.panel_details``), so a long panel costs what a short one does.
+        """
+        state = self._state
+        notes = state.service.panel_details(cases)
+        name = state.hooks.display_name
+        user = unwrap_user(current_user)
+        me = state.models.host.user.key_of(user) if is_signed_in(user) and isinstance(
+            user, state.models.host.user.model) else None
+        now = utcnow()
+        details: dict[Any, CaseDetails] = {}
+        for case in cases:
+            count, note = notes.get(case.id, (0, None))
+            details[case.id] = CaseDetails(
+                owner=name(case.assignee) if case.assignee_id is not None else None,
+                mine=me is not None and case.assignee_id == me,
+                due=self.shown_time(case.due_at),
+                overdue=due_service.is_overdue(case, now),
+                working=Status(case.status) in WORKING,
+                paused=case.status == Status.PENDING.value,
+                notes=count,
+                latest_note=note,
+                latest_note_author=name(note.author) if note is not None and note.author_id is not None else None,
+                latest_note_at=self.shown_time(note.created_at) if note is not None else None,
+                page_url=self.case_page_url(case),
+            )
+        return details
+
+    def case_page_url(self, case: Any) -> str | None:
+        """The case page (``/kroncases/cases/<id>``); None when the pages blueprint is switched off."""
+        cache = self._cache()
+        key = ("case_page", case.id)
+        if key not in cache:
+            cache[key] = _url_if_registered("kroncases_panel.case_page", case_id=case.id)
+        return cache[key]  # type: ignore[no-any-return]
 
     # -- messages -------------------------------------------------------------
 
@@ -181,7 +248,8 @@ class TemplateHelpers:
         return self._slot(case, OPENING_MESSAGE)
 
     def indicator_for(self, case: Any, message_key: str) -> Markup:
-        return self._partial("message_indicator", case=case, message_key=message_key)
+        return self._partial("message_indicator", case=case, message_key=message_key,
+                             page_url=self.case_page_url(case))
 
     # -- the thread -------------------------------------------------------------
 
@@ -311,7 +379,7 @@ class TemplateHelpers:
         return known.get(key, [])  # type: ignore[no-any-return]
 
     def badges(self, conversation: Any) -> Markup:
-        """The ``support-case`` / ``support-case-resolved`` badges for a list row."""
+        """The ``support-case`` / ``support-case-resolved`` badges for a list row, and ``overdue``."""
         key = _plain(self._state.service.conversation_key(conversation))
         return self._partial("badges", labels=self.labels(conversation), conversation_key=key)
 

@@ -256,7 +256,7 @@ def test_fuzz_cases_page_and_suggestions(app, world):
 
     @FUZZ
     @given(
-        params=st.dictionaries(st.sampled_from(["q", "status", "type", "priority", "page"]),
+        params=st.dictionaries(st.sampled_from(["q", "status", "type", "priority", "page", "assignee", "sort", "overdue"]),
                                st.one_of(query_text, st.sampled_from(MARKUP + ["open", "2", "-5", "1e9"])), max_size=5),
         conversation=st.sampled_from(world["conversations"]),
         message_ids=st.one_of(st.lists(st.one_of(st.sampled_from(world["message_ids"]), scalars), max_size=3), any_json),

@@ -58,6 +58,9 @@ CASES_PAGE_PARTS = [
     ".kc-cases__head", ".kc-cases__title", ".kc-cases__lead", ".kc-filters", ".kc-filters .kc-label", "#kc-filter-q",
     "#kc-filter-status", ".kc-filters .kc-button", ".kc-table", ".kc-table__heading", ".kc-table__cell",
     ".kc-cases__title-cell", ".kc-table__cell .kc-pill", ".kc-priority", ".kc-time",
+    ".kc-quick", ".kc-quick__link", ".kc-filters__check", ".kc-filters__check .kc-checkbox", ".kc-bulk", ".kc-bulk__form",
+    "#kc-bulk-action", ".kc-bulk__form .kc-button", ".kc-bulk__count", ".kc-bulk__export", ".kc-cases__select",
+    ".kc-cases__select .kc-checkbox", ".kc-cases__take .kc-button",
 ]
 
 MEASURE = """([selectors, props]) => {

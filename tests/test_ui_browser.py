@@ -384,6 +384,8 @@ def test_cases_page_links_back_to_the_message(app: Flask, browser_page: tuple[An
     settle(page)
     assert serious_violations(page) == []
     screenshot(page, "cases-page")
-    row.get_by_role("link", name="Workaround for GB-NIR orders").click()
+    expect(row.get_by_role("link", name="Workaround for GB-NIR orders")).to_have_attribute(
+        "href", re.compile(r"/kroncases/cases/1$"))  # the case page; the conversation link goes to the message
+    row.get_by_role("link", name=SUBJECT).click()
     page.wait_for_url(re.compile(rf"/conversations/{conversation_id}#kc-message-{message_ids[2]}$"))
     expect(page.locator(f"#message-{message_ids[2]}")).to_be_focused()

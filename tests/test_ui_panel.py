@@ -17,6 +17,7 @@ from flask import Flask, render_template_string
 from flask.testing import FlaskClient
 
 from flask_kroncases import KronCases
+from flask_kroncases.models import utcnow
 
 from .conftest import Desk, table_counts
 
@@ -193,8 +194,10 @@ def test_cases_page_filters_searches_and_paginates(app: Flask, cases: KronCases,
     html = client.get("/kroncases/cases").get_data(as_text=True)
     assert len(_titles(html)) == 5 and "Refund for order 5531" not in html
     assert "5 cases" in html
-    # Each links back to its conversation, at its first message.
-    assert re.search(rf'href="/conversations/{desk.conversation}#kc-message-{desk.messages[0]}">Password reset loop<', html)
+    # Each links to its case page, and back to its conversation at its first message.
+    row = re.search(r'<tr data-case-id="(\d+)">((?:(?!</tr>).)*Password reset loop.*?)</tr>', html, re.S)
+    assert row and f'<a href="/kroncases/cases/{row[1]}">Password reset loop</a>' in row[2]
+    assert f'href="/conversations/{desk.conversation}#kc-message-{desk.messages[0]}">' in row[2]
 
     def titles(query: str) -> set[str]:
         return set(_titles(client.get("/kroncases/cases?" + query).get_data(as_text=True)))
@@ -329,3 +332,42 @@ def test_list_badges_cost_a_constant_number_of_queries(demo: Flask) -> None:
     assert after == before
     assert html.count(">support-case<") == len(conversations)
     assert html.count(">support-case-resolved<") == len(conversations)
+
+
+def test_list_marks_overdue_conversations_at_the_same_number_of_queries(demo: Flask) -> None:
+    """The overdue badge comes from the badges' one query: a page with overdue cases costs no more."""
+    from examples.host_app import cases
+    from examples.host_app.models import Conversation, User, db
+
+    from .test_demo import login
+
+    def inbox() -> tuple[int, str]:
+        client = login(demo, "admin@example.com")
+        statements: list[str] = []
+        with demo.app_context():
+            engine = db.engine
+        listener = lambda *args: statements.append(args[2])  # noqa: E731
+        sa.event.listen(engine, "before_cursor_execute", listener)
+        try:
+            html = client.get("/").get_data(as_text=True)
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", listener)
+        return len(statements), html
+
+    with demo.app_context():
+        admin = db.session.scalar(sa.select(User).where(User.email == "admin@example.com"))
+        conversations = db.session.scalars(sa.select(Conversation).order_by(Conversation.id)).all()
+        made = [cases.create_case(c, c.messages[:1], title="Case", summary="S", by=admin) for c in conversations[:3]]
+        made_ids = [case.id for case in made]
+        late_conversation = conversations[0].id
+    before, html = inbox()
+    assert html.count(">support-case<") == 3 and ">overdue<" not in html
+    with demo.app_context():
+        Case = cases.models.Case
+        db.session.execute(sa.update(Case).where(Case.id == made_ids[0]).values(due_at=utcnow() - timedelta(hours=1)))
+        db.session.commit()
+    after, html = inbox()
+    assert after == before
+    assert html.count(">overdue<") == 1
+    row = re.search(rf'data-conversation-id="{late_conversation}".*?</a>', html, re.S)
+    assert row and '<span class="kc-badge kc-badge--overdue">overdue</span>' in row.group(0)

@@ -200,10 +200,9 @@ def add_note(case_id: str) -> ResponseReturnValue:
 def overdue() -> ResponseReturnValue:
     """The overdue cases the agent may see, most overdue first, a page at a time (``?page=``)."""
     state = _state()
-    try:
-        page = max(1, int(request.args.get("page", "1")))
-    except ValueError:
-        page = 1
+    raw = request.args.get("page", "1").strip()
+    # ASCII digits only, and few enough that the offset fits the database's integers; else page 1.
+    page = max(1, int(raw)) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else 1
     per_page = int(current_app.config["KRONCASES_PER_PAGE"])
     result = state.db.paginate(state.service.overdue(by=unwrap_user(current_user)), page=page,
                                per_page=per_page, error_out=False)

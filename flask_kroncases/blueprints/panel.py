@@ -1,4 +1,7 @@
-"""HTML side of the agent UI: the case form POST, page fragments and the cases page.
+"""HTML side of the agent UI: the case form POST and page fragments.
+
+The cases page (``case_list.py``) and the case page (``case_page.py``) hang
+their routes on this blueprint too.
 
 Mounted at ``KRONCASES_URL_PREFIX``. Every route needs a signed-in user; the
 service decides access, and a conversation the agent may not see answers 404
@@ -158,23 +161,3 @@ def _form_refused(
         message=message,
         general_errors=errors.get("messages", []),
     ), status
-
-
-@panel.get("/cases")
-def cases() -> ResponseReturnValue:
-    """Every case the agent may see, across conversations: filter, search, paginate."""
-    args = request.args
-    try:
-        page_number = max(1, int(args.get("page", "1")))
-    except ValueError:
-        page_number = 1
-    filters = {
-        "status": args.get("status") or None,
-        "case_type": args.get("type") or None,
-        "priority": args.get("priority") or None,
-        "query": (args.get("q") or "").strip()[:200] or None,
-    }
-    result = _state().service.search_cases(
-        unwrap_user(current_user), **filters, page=page_number, per_page=current_app.config["KRONCASES_PER_PAGE"]
-    )
-    return render("cases_page", result=result, filters=filters)

@@ -10,12 +10,11 @@ signal. Every refusal is a :class:`~flask_kroncases.errors.CaseError`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import signals
 from ..enums import (
@@ -125,9 +124,43 @@ class CaseService(Service):
         return {message_id: case for message_id, case in rows}
 
     def labels_for(self, conversations: Iterable[Any]) -> dict[Any, list[str]]:
-        """Label names of each conversation of a list page, in one query."""
+        """Label names of each conversation of a list page, in one query; ``overdue`` for one with an overdue case."""
         keys = [self.conversation_key(c) for c in conversations]
-        return label_service.labels_for(self.session, self.models, keys)
+        overdue = due_service.overdue_clause(self.models.Case, utcnow())
+        return label_service.labels_for(self.session, self.models, keys, overdue=overdue)
+
+    def panel_details(self, cases: Iterable[Any]) -> dict[Any, tuple[int, Any]]:
+        """Each case's note count and latest note (by case id; cases without notes left out).
+
+        Also loads every person a panel names and hands them to ``case.assignee``,
+        ``case.created_by`` and ``note.author``, which then need no query of their
+        own: two queries for a panel of any length.
+        """
+        cases = list(cases)
+        ids = [case.id for case in cases]
+        if not ids:
+            return {}
+        Note = self.models.CaseNote
+        totals = (
+            sa.select(Note.case_id, sa.func.count(Note.id).label("total"), sa.func.max(Note.id).label("latest"))
+            .where(Note.case_id.in_(ids))
+            .group_by(Note.case_id)
+            .subquery()
+        )
+        rows = self.session.execute(sa.select(Note, totals.c.total).join(totals, Note.id == totals.c.latest)).all()
+        details = {note.case_id: (int(total), note) for note, total in rows}
+        keys = {case.assignee_id for case in cases} | {case.created_by_id for case in cases}
+        keys |= {note.author_id for _, note in details.values()}
+        keys.discard(None)
+        user = self.models.host.user
+        people = {user.key_of(u): u for u in self.session.scalars(
+            sa.select(user.model).where(user.pk_column.in_(list(keys))))} if keys else {}
+        for case in cases:
+            set_committed_value(case, "assignee", people.get(case.assignee_id))
+            set_committed_value(case, "created_by", people.get(case.created_by_id))
+        for _, note in details.values():
+            set_committed_value(note, "author", people.get(note.author_id))
+        return details
 
     def activity_for(self, conversation: Any) -> list[Any]:
         """The conversation's case activity, in time order."""
@@ -472,6 +505,28 @@ class CaseService(Service):
             raise CaseError(NO_AGENT, errors={"assignee": [NO_AGENT]})
         return found
 
+    def assignable_users(self, case: Any, *, by: Any = None, limit: int = 200, scan: int = 2000) -> list[Any]:
+        """Host users who may own the case (they may see its conversation), by name.
+
+        For the case page's owner list, so it stays bounded: users are read in
+        key order, ``limit`` at a time, until ``limit`` are found or ``scan``
+        were read. The API's ``assign`` takes any user key beyond these.
+        """
+        conversation = self.get_case(case, by=by).conversation
+        host = self.models.host.user
+        found: list[Any] = []
+        read, last = 0, None
+        while len(found) < limit and read < scan:
+            stmt: Any = sa.select(host.model).order_by(host.pk_column).limit(min(limit, scan - read))
+            if last is not None:
+                stmt = stmt.where(host.pk_column > last)
+            batch = list(self.session.scalars(stmt))
+            if not batch:
+                break
+            read, last = read + len(batch), host.key_of(batch[-1])
+            found.extend(user for user in batch if self.can_see(user, conversation))
+        return sorted(found[:limit], key=lambda user: self.hooks.display_name(user).casefold())
+
     def assign(self, case: Any, assignee: Any, *, by: Any) -> Any:
         """Give the case an owner (a host user or key), or none with ``assignee=None``.
 
@@ -592,7 +647,7 @@ class CaseService(Service):
             ActivityKind.MESSAGES_ADDED, from_status=status, to_status=status,
             detail={"message_count": len(selected), "message_ids": [json_key(k) for k in selected]},
         ).signal(signals.case_messages_added, messages=list(selected))
-        if not case.summary_by_agent and self.schedule_summary is not None:
+        if not (case.summary_by_agent and case.summary) and self.schedule_summary is not None:
             schedule = self.schedule_summary
             change.after_commit(lambda: schedule(case, overwrite=True))
         return change.commit()
@@ -659,35 +714,39 @@ class CaseService(Service):
     def sweep_overdue(self, *, now: Any = None, batch: int = 500) -> int:
         """The worker's sweep: send ``case.overdue`` once per due time for each newly overdue case.
 
-        Marked with a plain ``UPDATE`` guarded by the due time it reports, so
-        an agent's change meanwhile wins and the next sweep looks again.
+        Marked with a plain ``UPDATE`` guarded by the due time it reports and by
+        the overdue condition itself, so an agent's change meanwhile (a new due
+        time, a pause, a resolve) wins and the next sweep looks again.
         Returns how many cases were reported.
         """
         Case = self.models.Case
         now = now or utcnow()
-        due = list(self.session.scalars(
-            sa.select(Case)
+        # The due times as selected: the mark must report these, not what the row holds by then.
+        due = self.session.execute(
+            sa.select(Case.id, Case.due_at)
             .where(due_service.overdue_clause(Case, now),
                    sa.or_(Case.overdue_notified_for.is_(None), Case.overdue_notified_for != Case.due_at))
             .order_by(Case.due_at, Case.id)
             .limit(batch)
-        ))
+        ).all()
         self.session.commit()
         reported = 0
-        for case in due:
-            if self._report_overdue(case):
+        for case_id, due_at in due:
+            if self._report_overdue(case_id, due_at, now):
                 reported += 1
         return reported
 
-    def _report_overdue(self, case: Any) -> bool:
+    def _report_overdue(self, case_id: int, due_at: Any, now: Any) -> bool:
         Case = self.models.Case
-        due_at = case.due_at
+        case = self.session.get(Case, case_id)
+        if case is None:
+            return False
         change = self.work.change(case, None, while_doing="marked overdue")
 
         def write() -> None:
             marked = self.session.execute(
                 sa.update(Case)
-                .where(Case.id == case.id, Case.due_at == due_at,
+                .where(Case.id == case_id, Case.due_at == due_at, due_service.overdue_clause(Case, now),
                        sa.or_(Case.overdue_notified_for.is_(None), Case.overdue_notified_for != due_at))
                 .values(overdue_notified_for=due_at)
                 .execution_options(synchronize_session=False)
@@ -704,62 +763,6 @@ class CaseService(Service):
         except NothingChanged:
             return False
         return True
-
-    # -- cases page (agent UI): cases across conversations -----------------
-
-    def search_cases(
-        self,
-        user: Any,
-        *,
-        status: str | None = None,
-        case_type: str | None = None,
-        priority: str | None = None,
-        query: str | None = None,
-        page: int = 1,
-        per_page: int = 25,
-    ) -> CasePage:
-        """The cases ``user`` may see, newest activity first, one page of them.
-
-        Filters run in SQL. Access runs in SQL too when the host registered
-        ``visible_conversations``; otherwise ``conversation_access`` is asked
-        once per conversation (loaded in batches) before paginating, so page
-        counts stay right whatever the hook refuses.
-        """
-        user = unwrap_user(user)
-        Case = self.models.Case
-        conv = self.models.host.conversation
-        stmt = sa.select(Case.id)
-        if status in {s.value for s in Status}:
-            stmt = stmt.where(Case.status == status)
-        if case_type in {t.value for t in CaseType}:
-            stmt = stmt.where(Case.case_type == case_type)
-        if priority in {p.value for p in Priority}:
-            stmt = stmt.where(Case.priority == priority)
-        words = (query or "").replace("\x00", "").split()
-        for word in words[:8]:
-            escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            stmt = stmt.where(Case.title.ilike(f"%{escaped}%", escape="\\"))
-        stmt = stmt.order_by(Case.updated_at.desc(), Case.id.desc())
-        page = max(page, 1)
-        clause = self.hooks.visible_clause(user) if is_signed_in(user) else sa.false()
-        if clause is not None:
-            stmt = stmt.join(conv.model, Case.conversation_id == conv.pk_column).where(clause)
-            total = self.session.scalar(sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery()))
-            ids = list(self.session.scalars(stmt.offset((page - 1) * per_page).limit(per_page)))
-        else:
-            rows = self.session.execute(stmt.add_columns(Case.conversation_id)).all()
-            allowed = self._visible_keys(user, {key for _, key in rows})
-            visible = [case_id for case_id, key in rows if key in allowed]
-            total = len(visible)
-            ids = visible[(page - 1) * per_page : page * per_page]
-        found = {
-            case.id: case
-            for case in self.session.scalars(
-                sa.select(Case).where(Case.id.in_(ids)).options(selectinload(Case.conversation))
-            )
-        } if ids else {}
-        items = [found[i] for i in ids if i in found and self.can_see(user, found[i].conversation)]
-        return CasePage(items=items, page=page, per_page=per_page, total=int(total or 0))
 
     def _visible_keys(self, user: Any, keys: set[Any]) -> set[Any]:
         """Ask the access hook once per conversation, loading them 500 at a time."""
@@ -780,28 +783,6 @@ class CaseService(Service):
         if isinstance(conversation, host.model):
             return host.key_of(conversation)
         return host.coerce_key(conversation)
-
-
-@dataclass
-class CasePage:
-    """One page of :meth:`CaseService.search_cases`."""
-
-    items: list[Any]
-    page: int
-    per_page: int
-    total: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
 
 
 def plain_lines(text: str) -> str:

@@ -8,6 +8,7 @@ pending case is overdue only if it already was when it started waiting.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +17,16 @@ import sqlalchemy as sa
 
 from ..enums import WORKING, Priority, Status
 from ..models import as_utc
+
+#: The longest time to a due time KRONCASES_DUE_AFTER may give, in seconds (3,660 days, ten
+#: years and more): a longer one is no due time, and a far longer one (or infinity) is past
+#: any date Python and the databases can hold, so every new case would fail.
+MAX_DUE_AFTER = 3660 * 24 * 3600
+
+
+def _seconds(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            and 0 < value <= MAX_DUE_AFTER)
 
 
 def check_due_after(config: Mapping[str, Any]) -> None:
@@ -26,12 +37,12 @@ def check_due_after(config: Mapping[str, Any]) -> None:
     valid = (
         isinstance(due_after, Mapping)
         and set(due_after) == {p.value for p in Priority}
-        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in due_after.values())
+        and all(_seconds(v) for v in due_after.values())
     )
     if not valid:
         raise ValueError(
             "KRONCASES_DUE_AFTER must be None or map each priority (" + ", ".join(p.value for p in Priority)
-            + f") to a positive number of seconds, not {due_after!r}"
+            + f") to a positive number of seconds (at most {MAX_DUE_AFTER:,}), not {due_after!r}"
         )
 
 

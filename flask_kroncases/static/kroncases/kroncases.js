@@ -9,6 +9,9 @@
 //   - optionally [data-kc-mark-slot] inside a message: where its "Selected" pill goes (without
 //     it: just after the message's indicator slot, else before its [data-kc-body]); the pill
 //     is always in the flow of the host's markup, never laid over it.
+// The panel's entries marked [data-kc-add-target] (open and pending cases) become "Add to Case #N"
+// buttons in the action bar and items in the context menu; they are read from the panel each
+// time, so they follow every change the fragments bring.
 // Keyboard: focus a message, press the context-menu key, Shift+F10 or Enter, then Enter
 // on "Select message"; Escape clears the selection; the dialogs trap focus.
 (() => {
@@ -171,6 +174,7 @@
 
   function updateBar() {
     const n = selected.size;
+    renderAddTargets();
     $("[data-kc-count]", bar).textContent = String(n);
     $("[data-kc-count-label]", bar).textContent = n === 1 ? "message selected" : "messages selected";
     const wasHidden = bar.hidden;
@@ -184,13 +188,123 @@
   $("[data-kc-clear]", bar).addEventListener("click", () => clearSelection());
   $("[data-kc-create]", bar).addEventListener("click", () => openCaseForm());
 
+  // -- add the selection to an existing case ----------------------------------------------------
+
+  /** The conversation's open and pending cases, as the panel lists them now. */
+  function addTargets() {
+    return $$("[data-kc-panel] [data-kc-add-target]").map((el) => ({ id: el.dataset.caseId, title: el.dataset.caseTitle || "" }));
+  }
+
+  const targetsGroup = document.createElement("span");
+  targetsGroup.className = "kc-actionbar__targets";
+  targetsGroup.setAttribute("role", "group");
+  targetsGroup.setAttribute("aria-label", "Add to an existing case");
+  targetsGroup.dataset.kcAddTargets = "";
+  $("[data-kc-create]", bar).before(targetsGroup);
+
+  /** One "Add to Case #N" button per target; the button that had focus keeps it if its case is still offered. */
+  function renderAddTargets() {
+    const targets = addTargets();
+    const shown = $$("[data-kc-add-to]", targetsGroup).map((b) => `${b.dataset.kcAddTo}\n${b.title}`).join("|");
+    const wanted = targets.map((t) => `${t.id}\nAdd the selected messages to Case #${t.id}: ${t.title}`).join("|");
+    targetsGroup.hidden = !targets.length;
+    if (shown === wanted) return;
+    const focused = targetsGroup.contains(document.activeElement) ? document.activeElement.dataset.kcAddTo : null;
+    targetsGroup.replaceChildren(...targets.map((t) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "kc-btn kc-actionbar__add";
+      button.dataset.kcAddTo = t.id;
+      button.title = `Add the selected messages to Case #${t.id}: ${t.title}`;
+      button.textContent = `Add to Case #${t.id}`;
+      return button;
+    }));
+    if (focused) {
+      const again = $(`[data-kc-add-to="${CSS.escape(focused)}"]`, targetsGroup);
+      (again || $("[data-kc-create]", bar)).focus();
+    }
+  }
+
+  targetsGroup.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-kc-add-to]");
+    if (button) addToCase(button.dataset.kcAddTo, selectedIds(), button);
+  });
+
+  let adding = false;
+  /** POST the messages to the case, then bring in the fragments: indicators, panel, activity. */
+  async function addToCase(caseId, ids, button) {
+    if (adding || !ids.length) return;
+    adding = true;
+    if (button) setBusy(button, true, "Adding…");
+    try {
+      const { response, data } = await jsonRequest(`${cfg.api}/cases/${caseId}/messages`, "POST", { message_ids: ids });
+      if (response.ok) {
+        const first = messageEl(ids[0]);
+        clearSelection(true);
+        await refresh();
+        revealCase(caseId);
+        if (first) first.focus();
+        const what = plural(ids.length, "message", "messages");
+        announce(`${what} added to Case #${caseId}.`);
+        showToast(`${what} added to Case #${caseId}`);
+      } else {
+        // Someone (or an earlier click) put a message in another case, or the case was resolved: show
+        // where things stand now, keep what is still selectable selected, and say why.
+        await refresh();
+        const message = data.message || "No message was added; reload the page and try again.";
+        revealCase(caseId);
+        panelError(caseId, message);
+        showToast(message, "error");
+      }
+    } catch (error) {
+      panelError(caseId, "Could not reach the server; nothing was added. Try again.");
+      showToast("Could not reach the server; nothing was added.", "error");
+    } finally {
+      adding = false;
+      if (button && button.isConnected) setBusy(button, false);
+    }
+  }
+
   // -- the context menu ---------------------------------------------------------------------
 
   let menuTarget = null;
   let menuOpenedAt = 0;
 
   function menuItems() {
-    return [menuToggle, menuOpenCase].filter((item) => !item.hidden);
+    return [menuToggle, menuOpenCase, ...$$("[data-kc-menu-add]", menu)].filter((item) => !item.hidden);
+  }
+
+  /** "Add to Case #N" items for a message in no case: they add it with the rest of the selection. */
+  function renderMenuTargets(el) {
+    $$("[data-kc-menu-add], [data-kc-menu-add-sep]", menu).forEach((item) => item.remove());
+    if (el.dataset.kcCase) return;
+    const targets = addTargets();
+    if (!targets.length) return;
+    const count = menuSelection(el).length;
+    const separator = document.createElement("li");
+    separator.setAttribute("role", "separator");
+    separator.className = "kc-menu__separator";
+    separator.dataset.kcMenuAddSep = "";
+    menu.appendChild(separator);
+    targets.forEach((t) => {
+      const item = document.createElement("li");
+      item.setAttribute("role", "menuitem");
+      item.tabIndex = -1;
+      item.className = "kc-menu__item";
+      item.dataset.kcMenuAdd = t.id;
+      item.innerHTML = '<svg class="kc-menu__icon" aria-hidden="true" focusable="false" viewBox="0 0 16 16" width="16" height="16">'
+        + '<path fill="currentColor" d="M7.25 2h1.5v5.25H14v1.5H8.75V14h-1.5V8.75H2v-1.5h5.25z"/></svg>'
+        + '<span class="kc-menu__text"><span class="kc-menu__label"></span><small class="kc-menu__sub"></small></span>';
+      $(".kc-menu__label", item).textContent = `Add to Case #${t.id}`;
+      $(".kc-menu__sub", item).textContent = count > 1 ? `${plural(count, "message", "messages")} · ${t.title}` : t.title;
+      menu.appendChild(item);
+    });
+  }
+
+  /** What the menu's "Add to Case" adds: the selection and the message it was opened on, in thread order. */
+  function menuSelection(el) {
+    const id = el.dataset.kcMessage;
+    return messageEls().map((m) => m.dataset.kcMessage).filter((m) => selected.has(m) || m === id);
   }
 
   function openMenu(el, x, y) {
@@ -213,6 +327,7 @@
       menuHint.textContent = "";
       menuOpenCase.hidden = true;
     }
+    renderMenuTargets(el);
     el.classList.add("kc-menu-target");
     menu.hidden = false;
     if (x == null || y == null) {
@@ -253,6 +368,10 @@
       const caseId = target.dataset.kcCase;
       closeMenu(false);
       openCase(caseId);
+    } else if (item.dataset.kcMenuAdd) {
+      const ids = menuSelection(target);
+      closeMenu();
+      addToCase(item.dataset.kcMenuAdd, ids, null);
     }
   }
 
@@ -626,6 +745,7 @@
       const fresh = fromHTML(fragments.panel);
       openIds.forEach((id) => { const d = $(`#kc-case-${CSS.escape(id)}`, fresh); if (d) d.open = true; });
       panel.replaceWith(fresh);
+      renderAddTargets();
     }
     messageEls().forEach((el) => {
       const info = fragments.messages[el.dataset.kcMessage];
@@ -683,6 +803,7 @@
     reopen: { path: "reopen", body: {}, done: "reopened" },
     // A job writes the new summary; look again while it works.
     summary: { path: "summary", body: {}, done: "is getting a new summary", followUp: [1500, 4000] },
+    "assign-me": { path: "assign", body: { assignee: "me" }, done: "is assigned to you" },
   };
 
   function focusCaseAfterUpdate(caseId) {
