@@ -607,6 +607,12 @@ def main() -> None:
     if "postgresql" not in DATABASES:
         report.notes.append("webhook rows run on PostgreSQL only; add postgresql to BENCH_DATABASES")
     summarizer_rows(report)
+    from benchmarks.reports import reports_rows  # the reports page at 50,000 cases, on its own data
+
+    reports_rows(report, Row)
+    from benchmarks.case_list import case_list_rows  # the CSV export's peak memory at 100,000 cases, on its own data
+
+    case_list_rows(report, Row)
     elapsed = time.perf_counter() - began
 
     lines = ["", "## Results", "", report.table(), ""]

@@ -28,6 +28,7 @@ from .services.cases import CaseService
 from .services.delivery import DeliveryService
 from .services.due import check_due_after
 from .services.endpoints import EndpointService
+from .services.reports import Report, ReportService
 from .services.summaries import SummaryService
 
 log = logging.getLogger("flask_kroncases")
@@ -55,6 +56,7 @@ class KronCasesState:
     delivery: DeliveryService
     summaries: SummaryService
     jobs: JobQueue
+    reports: ReportService
 
 
 class KronCases:
@@ -143,6 +145,7 @@ class KronCases:
             delivery=delivery,
             summaries=summaries,
             jobs=job_queue,
+            reports=ReportService(db, models, self.hooks, service),
         )
 
         from .blueprints import register_blueprints
@@ -306,6 +309,10 @@ class KronCases:
     def overdue(self, *, by: Any) -> Any:
         """A ``select()`` of the open and pending cases past due that ``by`` may see, to page or filter."""
         return self.service.overdue(by=by)
+
+    def report(self, user: Any, *, now: Any = None) -> Report:
+        """The reports page's figures over the cases ``user`` may see, as of ``now`` (default: now)."""
+        return self.state.reports.report(user, now=now)
 
     def for_conversation(self, conversation: Any) -> list[Any]:
         return self.service.for_conversation(conversation)

@@ -233,3 +233,65 @@ def test_case_api_follows_the_hosts_access_rule(app: Flask) -> None:
     assert response.get_data() == missing.get_data()
     response = bea.post(f"/kroncases/api/conversations/{support_id}/cases", json=body)
     assert response.status_code == 400  # no CSRF header
+
+
+# -- the demo's example cases (DEMO_CASES) -------------------------------------------------------
+
+
+def test_seed_cases_cover_every_state_and_a_month_of_history(db_config: dict[str, Any]) -> None:
+    from collections import Counter
+    from datetime import UTC, datetime, timedelta
+
+    from examples.host_app import cases
+
+    app = create_app({"TESTING": True, "SECRET_KEY": "test", "DEMO_CASES": True, **db_config})
+    with app.app_context():
+        m = cases.models
+        rows = db.session.scalars(sa.select(m.Case)).all()
+        now = datetime.now(UTC)
+
+        def utc(value: Any) -> Any:
+            return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+
+        assert set(Counter(c.status for c in rows)) == {"open", "pending", "resolved"}
+        reopened = db.session.scalars(sa.select(m.CaseActivity.case_id).where(
+            m.CaseActivity.kind == "status_changed", m.CaseActivity.from_status == "resolved",
+            m.CaseActivity.to_status == "open")).all()
+        assert reopened and all(db.session.get(m.Case, i).status == "open" for i in reopened)
+        owners = {c.assignee.name for c in rows if c.assignee is not None}
+        assert {"Alex Morgan", "Bea Schulz"} <= owners
+        assert any(c.notes for c in rows)
+        admin = db.session.scalar(sa.select(User).where(User.email == "admin@example.com"))
+        overdue = db.session.scalars(cases.overdue(by=admin)).all()
+        assert len(overdue) >= 2  # overdue on the first start, without waiting for a clock
+        resolved_days = {utc(c.resolved_at).date() for c in rows
+                         if c.status == "resolved" and utc(c.resolved_at) > now - timedelta(days=29)}
+        assert len(resolved_days) >= 10  # spread over the month the reports page shows
+        for case in rows:  # the times moved back stay coherent
+            assert utc(case.created_at) <= now and utc(case.updated_at) <= now
+            assert case.resolved_at is None or utc(case.created_at) < utc(case.resolved_at) <= now
+            first = min(utc(link.message.created_at) for link in case.message_links)
+            assert first <= utc(case.created_at)
+        # The conversations stay what the first seed test wants.
+        conversations = db.session.scalars(sa.select(Conversation)).all()
+        assert {c.team for c in conversations} == {"support", "billing"}
+        assert all(3 <= len(c.messages) <= 12 for c in conversations)
+        # Each agent's reports count their own team's cases only.
+        alex = db.session.scalar(sa.select(User).where(User.email == "alex@example.com"))
+        bea = db.session.scalar(sa.select(User).where(User.email == "bea@example.com"))
+        totals = [cases.report(u).created_total for u in (alex, bea, admin)]
+        assert totals[0] > 0 and totals[1] > 0 and totals[0] + totals[1] == totals[2] == len(rows)
+        count = len(rows)
+        db.engine.dispose()
+
+    again = create_app({"TESTING": True, "DEMO_CASES": True, **db_config})
+    with again.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(cases.models.Case)) == count
+        db.engine.dispose()
+
+
+def test_tests_get_no_seed_cases_unless_they_ask(app: Flask) -> None:
+    from examples.host_app import cases
+
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(cases.models.Case)) == 0

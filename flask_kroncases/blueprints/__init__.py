@@ -99,7 +99,11 @@ def render(name: str, **context: Any) -> str:
 
 def register_blueprints(app: Flask) -> None:
     """Register the assets and the blueprints the host's ``KRONCASES_REGISTER_*`` keys ask for."""
-    from . import case_page  # noqa: F401  (its routes hang on the pages blueprint)
+    from . import (
+        case_list,  # noqa: F401  (its routes hang on the pages blueprint)
+        case_page,  # noqa: F401  (its routes hang on the pages blueprint)
+        reports,  # noqa: F401  (its route hangs on the pages blueprint)
+    )
     from .cases import api
     from .panel import panel
     from .settings import settings
