@@ -58,6 +58,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks import data as bench_data  # noqa: E402
 from benchmarks import host  # noqa: E402
+from benchmarks.common import POSTGRES_URL, count_statements, throwaway_database  # noqa: E402
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 
@@ -75,7 +76,6 @@ LATENCY_EVENTS = _int("BENCH_LATENCY_EVENTS", 40, 15)
 #: Seconds between cases in the delay row, so the worker is idle when each arrives.
 LATENCY_PAUSE = float(os.environ.get("BENCH_LATENCY_PAUSE", "0.25"))
 DATABASES = [d for d in os.environ.get("BENCH_DATABASES", "sqlite,postgresql").split(",") if d]
-POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 RESULTS = os.environ.get("BENCH_RESULTS", str(ROOT / "benchmarks" / "RESULTS.md"))
 
@@ -150,21 +150,8 @@ class Dataset:
 
 @contextmanager
 def dataset(name: str) -> Iterator[Dataset]:
-    if name == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="kroncases-bench-") as tmp:
-            yield Dataset("sqlite", f"sqlite:///{tmp}/bench.sqlite", {})
-        return
-    import psycopg
-
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    plain = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield Dataset("postgresql", POSTGRES_URL, {"connect_args": {"options": f"-csearch_path={schema}"}})
-    finally:
-        with psycopg.connect(plain, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    with throwaway_database(name, "bench") as (url, options):
+        yield Dataset(name, url, options)
 
 
 # -- clients ---------------------------------------------------------------------
@@ -209,22 +196,6 @@ def interleaved(ours: Callable[[], Any], base: Callable[[], Any], n: int, warmup
             fn()
             sink.append(time.perf_counter() - began)
     return t_ours, t_base
-
-
-def count_queries(app: Any, fn: Callable[[], Any]) -> int:
-    with app.app_context():
-        engine = host.db.engine
-    seen = [0]
-
-    def count(*args: Any) -> None:
-        seen[0] += 1
-
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
-        fn()
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
-    return seen[0]
 
 
 def profile(fn: Callable[[], Any], n: int = 10, limit: int = 14) -> str:
@@ -287,9 +258,9 @@ def web_rows(report: Report, ds: Dataset, queue_name: str) -> dict[str, Any]:
         report.add(row)
         if not row.met:
             report.profiles[f"{label} [{ds.name}]"] = profile(lambda url=url: ours.get(url))
-    q_cased = count_queries(ours_app, lambda: ours.get(f"/conversations?page={cased_page}"))
-    q_plain = count_queries(ours_app, lambda: ours.get(f"/conversations?page={plain_page}"))
-    q_bare = count_queries(bare_app, lambda: bare.get(f"/conversations?page={cased_page}"))
+    q_cased = count_statements(ours_app, lambda: ours.get(f"/conversations?page={cased_page}"))
+    q_plain = count_statements(ours_app, lambda: ours.get(f"/conversations?page={plain_page}"))
+    q_bare = count_statements(bare_app, lambda: bare.get(f"/conversations?page={cased_page}"))
     report.add(Row("SQL queries per list page", ds.name, f"{q_cased} (50 cased) / {q_plain} (0 cased)",
                    f"{q_bare}", None, "constant in cases", q_cased == q_plain,
                    "ours: with 50 conversations with cases vs none"))
@@ -303,8 +274,8 @@ def web_rows(report: Report, ds: Dataset, queue_name: str) -> dict[str, Any]:
               ms(statistics.median(t_ours)), ms(statistics.median(t_base)), ratio, "≤ 1.25", ratio <= 1.25,
               f"medians of {n}")
     report.add(row)
-    q_ours = count_queries(ours_app, lambda: ours.get(url))
-    q_bare = count_queries(bare_app, lambda: bare.get(url))
+    q_ours = count_statements(ours_app, lambda: ours.get(url))
+    q_bare = count_statements(bare_app, lambda: bare.get(url))
     report.add(Row("SQL queries, conversation page", ds.name, str(q_ours), str(q_bare)))
     if not row.met:
         report.profiles[f"{row.name} [{ds.name}]"] = profile(lambda: ours.get(url), n=5)
@@ -330,8 +301,8 @@ def web_rows(report: Report, ds: Dataset, queue_name: str) -> dict[str, Any]:
               f"p50 {ms(pct(t_base, .5))}, p99 {ms(pct(t_base, .99))}", ratio, "≤ 2.0", ratio <= 2.0,
               f"{CREATES} each; ratio of p50")
     report.add(row)
-    q_create = count_queries(ours_app, create)
-    q_insert = count_queries(bare_app, insert)
+    q_create = count_statements(ours_app, create)
+    q_insert = count_statements(bare_app, insert)
     report.add(Row("SQL queries, case creation", ds.name, str(q_create), str(q_insert)))
     if not row.met:
         report.profiles[f"{row.name} [{ds.name}]"] = profile(create, n=30)

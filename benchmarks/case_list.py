@@ -23,44 +23,21 @@ import csv
 import gc
 import io
 import os
-import tempfile
 import time
 import tracemalloc
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
 
 from . import data as bench_data
 from . import host
+from .common import throwaway_database
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 CASES = int(os.environ.get("BENCH_EXPORT_CASES", "10000" if QUICK else "100000"))
 DATABASES = [d for d in os.environ.get("BENCH_DATABASES", "sqlite,postgresql").split(",") if d]
-POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TARGET_RATIO = 0.2
-
-
-@contextmanager
-def database(name: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    """A throwaway database: a SQLite file, or a PostgreSQL schema dropped afterwards."""
-    if name == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="kroncases-export-") as tmp:
-            yield f"sqlite:///{tmp}/export.sqlite", {}
-        return
-    import psycopg
-
-    schema = f"bench_export_{uuid.uuid4().hex[:10]}"
-    plain = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield POSTGRES_URL, {"connect_args": {"options": f"-csearch_path={schema}"}}
-    finally:
-        with psycopg.connect(plain, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def peak(fn: Callable[[], int]) -> tuple[int, float, int]:
@@ -86,7 +63,7 @@ def export_rows(name: str) -> list[dict[str, Any]]:
     from flask_login import FlaskLoginClient
 
     rows: list[dict[str, Any]] = []
-    with database(name) as (url, options):
+    with throwaway_database(name, "export") as (url, options):
         app = host.create_app(url, options, extension=True)
         app.test_client_class = FlaskLoginClient
         with app.app_context():

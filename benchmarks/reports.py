@@ -19,23 +19,20 @@ from __future__ import annotations
 
 import os
 import statistics
-import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from . import host
+from .common import count_statements, throwaway_database
 
 CASES = int(os.environ.get("BENCH_REPORT_CASES", "50000"))
 CONVERSATIONS = max(1, CASES // 5)
 REPEAT = int(os.environ.get("BENCH_REPORT_REPEAT", "30"))
 DATABASES = [d for d in os.environ.get("BENCH_DATABASES", "sqlite,postgresql").split(",") if d]
-POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TARGET_S = 0.200
 
 #: One case per ``g`` in 1..n: the same layout on both databases (PostgreSQL computes it in SQL).
@@ -76,26 +73,6 @@ def _case_row(g: int, now: datetime) -> dict[str, Any]:
     }
 
 
-@contextmanager
-def database(name: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    """A throwaway database: a SQLite file, or a PostgreSQL schema dropped afterwards."""
-    if name == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="kroncases-reports-") as tmp:
-            yield f"sqlite:///{tmp}/reports.sqlite", {}
-        return
-    import psycopg
-
-    schema = f"bench_reports_{uuid.uuid4().hex[:10]}"
-    plain = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield POSTGRES_URL, {"connect_args": {"options": f"-csearch_path={schema}"}}
-    finally:
-        with psycopg.connect(plain, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
-
 def build(app: Any, now: datetime) -> None:
     with app.app_context():
         engine = host.db.engine
@@ -125,22 +102,6 @@ def build(app: Any, now: datetime) -> None:
             conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
 
 
-def statements(app: Any, fn: Callable[[], Any]) -> int:
-    with app.app_context():
-        engine = host.db.engine
-    seen = [0]
-
-    def count(*args: Any) -> None:
-        seen[0] += 1
-
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
-        fn()
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
-    return seen[0]
-
-
 def timed(fn: Callable[[], Any], n: int, warmup: int = 2) -> list[float]:
     for _ in range(warmup):
         fn()
@@ -158,7 +119,7 @@ def measure(name: str) -> list[dict[str, Any]]:
 
     rows: list[dict[str, Any]] = []
     now = datetime.now(UTC)
-    with database(name) as (url, engine_options):
+    with throwaway_database(name, "reports") as (url, engine_options):
         app = host.create_app(url, engine_options, extension=True)
         app.test_client_class = FlaskLoginClient
         began = time.perf_counter()
@@ -177,7 +138,7 @@ def measure(name: str) -> list[dict[str, Any]]:
             sa.true() if user.is_admin else sa.false(), host.Conversation.team == user.team))
         try:
             times = timed(page, REPEAT)
-            queries = statements(app, page)
+            queries = count_statements(app, page)
         finally:
             host.cases.hooks.visible_conversations = None
         median = statistics.median(times)
@@ -193,7 +154,7 @@ def measure(name: str) -> list[dict[str, Any]]:
                      "baseline": "", "ratio": None, "target": "", "met": None,
                      "note": "one render: the session's user, then every figure in one statement"})
         slow = timed(page, max(3, REPEAT // 10), warmup=1)
-        fallback_queries = statements(app, page)
+        fallback_queries = count_statements(app, page)
         rows.append({
             "name": f"reports page, {CASES:,} cases (access hook only)", "database": name,
             "ours": f"p50 {statistics.median(slow) * 1000:.1f} ms", "baseline": "", "ratio": None,

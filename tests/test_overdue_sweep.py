@@ -274,3 +274,23 @@ def test_two_sweepers_at_once_report_a_due_time_once(app, cases, desk, monkeypat
     with app.app_context():
         assert [r.event_type for r in deliveries(cases)] == ["case.overdue"]
         assert [e.kind for e in cases.activity_for(desk.conversation)] == ["created", "overdue"]
+
+
+def test_overdue_without_the_sql_hook_binds_one_parameter_for_any_number_of_conversations(app, cases, desk, ctx):
+    """Past PostgreSQL's 65,535 bind parameters: the access hook's answers go in as one array."""
+    db = cases.state.db
+    if db.engine.dialect.name != "postgresql" or desk.host is not HOSTS["classic"]:
+        pytest.skip("the parameter limit is PostgreSQL's; one host schema is enough to prove it")
+    count, p = 66_000, cases.models.table_prefix
+    with db.engine.begin() as conn:
+        first = conn.execute(sa.text(
+            "INSERT INTO conversations (subject, team) SELECT 'Bulk ' || n, 'support' "
+            "FROM generate_series(1, :count) AS n RETURNING id"), {"count": count}).scalars().all()
+        conn.execute(sa.text(
+            f"INSERT INTO {p}cases (conversation_id, title, case_type, priority, status, created_at, updated_at, "
+            "escalation_level, includes_opening, paused_seconds, summary_by_agent, version, due_at) "
+            "SELECT id, 'Late', 'general', 'medium', 'open', now(), now(), 0, false, 0, false, 1, "
+            "now() - interval '1 hour' FROM conversations WHERE id = ANY(:ids)"), {"ids": list(first)})
+    stmt = cases.service.overdue(by=desk.user(desk.agent))
+    assert len(stmt.compile(dialect=db.engine.dialect).params) < 10
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(stmt.subquery())) == count

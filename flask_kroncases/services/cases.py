@@ -14,6 +14,7 @@ from itertools import islice
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm.attributes import set_committed_value
 
 from .. import signals
@@ -709,7 +710,13 @@ class CaseService(Service):
             return stmt.join(conv.model, Case.conversation_id == conv.pk_column).where(clause)
         keys = set(self.session.scalars(stmt.with_only_columns(Case.conversation_id).distinct().order_by(None)))
         allowed = self._visible_keys(user, keys)
-        return stmt.where(Case.conversation_id.in_(list(allowed))) if allowed else stmt.where(sa.false())
+        if not allowed:
+            return stmt.where(sa.false())
+        if self.session.get_bind().dialect.name == "postgresql":
+            # One array parameter: IN (...) binds one per key, and PostgreSQL takes at most 65,535.
+            keys_param = sa.bindparam("kc_visible_keys", list(allowed), type_=postgresql.ARRAY(conv.pk_column.type))
+            return stmt.where(Case.conversation_id == sa.any_(keys_param))
+        return stmt.where(Case.conversation_id.in_(list(allowed)))
 
     def sweep_overdue(self, *, now: Any = None, batch: int = 500) -> int:
         """The worker's sweep: send ``case.overdue`` once per due time for each newly overdue case.
