@@ -583,9 +583,23 @@ def test_sigterm_stops_the_worker_for_good(host, database, app_config, start_wor
     import signal
     import time
 
-    worker = start_worker("--name", f"{app_config['KRONCASES_QUEUE_NAME']}-term")
-    time.sleep(3)
-    worker.assert_alive()
+    from redis import Redis
+    from rq import Worker
+
+    name = f"{app_config['KRONCASES_QUEUE_NAME']}-term"
+    worker = start_worker("--name", name)
+    # RQ installs its signal handlers only once its loop runs: wait until it waits for work
+    # (state "idle"), not a fixed time, which a loaded machine can outlast.
+    connection = Redis.from_url(app_config["KRONCASES_REDIS_URL"])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        worker.assert_alive()
+        found = Worker.find_by_key(Worker.redis_worker_namespace_prefix + name, connection=connection)
+        if found is not None and found.get_state() == "idle":
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the worker never started waiting for jobs")
     os.kill(worker.process.pid, signal.SIGTERM)
     assert worker.process.wait(timeout=20) == 0
     assert "starting again" not in worker.output()
