@@ -485,16 +485,25 @@ def webhook_rows(report: Report, ds: Dataset, web: dict[str, Any], queue_name: s
 
 
 def summarizer_rows(report: Report) -> None:
-    from benchmarks.summarizer import RUNS, median_seconds, thread
+    from benchmarks.summarizer import RUNS, TARGETS, median_seconds, quality, thread
     from flask_kroncases.summarizers import OfflineSummarizer
 
     for size in (10, 100, 500):
         messages = thread(size)
         summary = OfflineSummarizer().suggest(messages).summary
         seconds = median_seconds(messages)
+        target, met = ("< 25 ms", seconds < 0.025) if size == 500 else ("", None)
         report.add(Row(f"offline summarizer, {size} messages", "-", ms(seconds),
-                       f"{seconds * 1e6 / size:.0f} µs/message", None, "", None,
+                       f"{seconds * 1e6 / size:.0f} µs/message", None, target, met,
                        f"median of {RUNS}; {len(summary)} summary chars"))
+    result = quality()
+    figures = result.figures()
+    report.add(Row("offline suggestion quality", "-",
+                   ", ".join(f"{name} {value:.2f}" for name, value in figures.items()), "", None,
+                   ", ".join(f"≥ {TARGETS[name]:g}" for name in figures),
+                   all(value >= TARGETS[name] for name, value in figures.items()),
+                   f"{result.conversations} conversations in tests/data, {result.facts} key facts; "
+                   f"priority right {result.priority_right:.2f}"))
 
 
 # -- the machine --------------------------------------------------------------------------

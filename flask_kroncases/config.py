@@ -46,6 +46,10 @@ DEFAULTS: dict[str, Any] = {
     # Seconds from creation (or reopening) to a case's due time, by priority;
     # time spent pending does not count. None turns due times off.
     "KRONCASES_DUE_AFTER": DEFAULT_DUE_AFTER,
+    # Keyboard shortcuts on the conversation page (j/k move through the thread,
+    # x selects, c creates a case, ? lists them); False turns the script's key
+    # handling off and leaves the host's tab order of its messages alone.
+    "KRONCASES_SHORTCUTS": True,
     # -- what the extension adds to the host app -----------------------------
     # Register the JSON API, the agent pages (case form, fragments, cases page)
     # and the webhook settings pages. A host that serves one of them its own

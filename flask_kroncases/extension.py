@@ -317,8 +317,9 @@ class KronCases:
     def for_conversation(self, conversation: Any) -> list[Any]:
         return self.service.for_conversation(conversation)
 
-    def labels_for(self, conversations: Iterable[Any]) -> dict[Any, list[str]]:
-        return self.service.labels_for(conversations)
+    def labels_for(self, conversations: Iterable[Any], *, audit: bool = False) -> dict[Any, list[str]]:
+        """Each conversation's current labels in one query; ``audit=True``: the stored audit labels."""
+        return self.service.labels_for(conversations, audit=audit)
 
     def case_for_message(self, message: Any) -> Any | None:
         return self.service.case_for_message(message)

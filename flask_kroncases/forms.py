@@ -84,10 +84,12 @@ class CaseForm(FlaskForm):
         "Title",
         validators=[
             DataRequired("Enter a title."),
-            Length(max=TITLE_MAX_LENGTH, message=f"Keep the title to {TITLE_MAX_LENGTH} characters or fewer."),
+            Length(max=TITLE_MAX_LENGTH, message="Shorten the title to %(max)d characters; it has %(length)d."),
         ],
         filters=[_strip],
-        render_kw={"maxlength": TITLE_MAX_LENGTH, "autocomplete": "off"},
+        # Said, not cut: no ``maxlength`` (WTForms would add one from ``Length``, and it truncates a
+        # paste); the script reads the limit from ``data-kc-max`` and shows the count and the message.
+        render_kw={"maxlength": False, "data-kc-max": TITLE_MAX_LENGTH, "autocomplete": "off"},
     )
     case_type = SelectField(
         "Case Type", choices=_enum_choices(CaseType), default=CaseType.GENERAL.value
@@ -117,7 +119,8 @@ class AssignForm(FlaskForm):
 class CaseFieldsForm(FlaskForm):
     """Edit a case's title, type and priority."""
 
-    title = StringField("Title", render_kw={"maxlength": TITLE_MAX_LENGTH, "autocomplete": "off"})
+    # No maxlength: a longer title is refused with its count, never cut while typing or pasting.
+    title = StringField("Title", render_kw={"data-kc-max": TITLE_MAX_LENGTH, "autocomplete": "off"})
     case_type = SelectField("Case type", choices=_enum_choices(CaseType), validate_choice=False)
     priority = SelectField("Priority", choices=_enum_choices(Priority), validate_choice=False)
 

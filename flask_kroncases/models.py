@@ -500,6 +500,9 @@ def _build(db: Any, host: HostSchema, p: str) -> Models:
         title = sa.Column(sa.String(TITLE_MAX_LENGTH), nullable=True)
         summary = sa.Column(sa.Text, nullable=True)
         source = sa.Column(sa.String(32), nullable=True)
+        # Suggested CaseType and Priority values; empty when the backend had no opinion.
+        case_type = sa.Column(sa.String(16), nullable=True)
+        priority = sa.Column(sa.String(16), nullable=True)
         error = sa.Column(sa.Text, nullable=True)
         created_at = sa.Column(sa.DateTime(timezone=True), nullable=False, default=utcnow, index=True)
         finished_at = sa.Column(sa.DateTime(timezone=True), nullable=True)

@@ -379,7 +379,7 @@ class TemplateHelpers:
         return known.get(key, [])  # type: ignore[no-any-return]
 
     def badges(self, conversation: Any) -> Markup:
-        """The ``support-case`` / ``support-case-resolved`` badges for a list row, and ``overdue``."""
+        """A list row's badges: its current state (``support-case`` or ``support-case-resolved``), and ``overdue``."""
         key = _plain(self._state.service.conversation_key(conversation))
         return self._partial("badges", labels=self.labels(conversation), conversation_key=key)
 

@@ -264,7 +264,7 @@ def test_refusals_show_the_reason_at_the_field_and_keep_what_was_typed(app: Flas
 
     too_long = "x" * (TITLE_MAX_LENGTH + 1)
     html = refused(post(client, case_id, "update", token, title=too_long, case_type="access", priority="high"), 400,
-                   "kc-case-title", f"Keep the title to {TITLE_MAX_LENGTH} characters or fewer (it has {len(too_long)}).")
+                   "kc-case-title", f"Shorten the title to {TITLE_MAX_LENGTH} characters; it has {len(too_long)}.")
     assert f'value="{too_long}"' in html
     refused(post(client, case_id, "update", token, title="Fine", case_type="urgent", priority="high"), 400,
             "kc-case-type", "Choose one of General, Technical, Billing, Access.")

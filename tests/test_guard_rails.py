@@ -58,7 +58,7 @@ def test_the_title_length_has_one_home() -> None:
     ]
     assert copies == []
     script = (package / "static" / "kroncases" / "kroncases.js").read_text()
-    assert 'getAttribute("maxlength")' in script
+    assert 'getAttribute("data-kc-max")' in script  # said, not cut: no maxlength on the field
 
 
 def test_the_panel_offers_what_the_status_moves_allow() -> None:

@@ -317,7 +317,7 @@ def test_overdue_badge_for_a_page_of_conversations_in_one_query(app: Flask, case
     assert len(statements) == 1
     assert labels[keys[0]] == ["overdue", "support-case"]
     assert labels[keys[1]] == ["overdue", "support-case"]
-    assert labels[keys[2]] == ["support-case", "support-case-resolved"]
+    assert labels[keys[2]] == ["support-case-resolved"]  # the current state: all its cases are resolved
     assert labels[keys[3]] == ["overdue", "support-case"]
     assert [labels[k] for k in keys[4:8]] == [["support-case"]] * 4
     assert [labels[k] for k in keys[8:]] == [[]] * 4

@@ -215,14 +215,17 @@ def test_changes_by_someone_who_may_not_see_the_conversation_are_refused(app, ca
     assert table_counts(app, cases) == before
 
 
-def test_resolving_labels_the_conversation_and_reopen_keeps_the_label(app, cases, desk, ctx):
+def test_resolving_labels_the_conversation_and_reopen_keeps_the_audit_label(app, cases, desk, ctx):
     agent = desk.user(desk.agent)
     case = create(cases, desk)
     cases.resolve(case, by=agent)
+    assert cases.labels_for([desk.conversation]) == {desk.conversation: ["support-case-resolved"]}
     cases.reopen(case, by=agent)
     cases.resolve(case, by=agent)
     cases.reopen(case, by=agent)
-    assert cases.labels_for([desk.conversation]) == {
+    # The list shows the open case; the audit record keeps the resolution.
+    assert cases.labels_for([desk.conversation]) == {desk.conversation: ["support-case"]}
+    assert cases.service.labels_for([desk.conversation], audit=True) == {
         desk.conversation: ["support-case", "support-case-resolved"]
     }
     Label = cases.models.ConversationLabel
@@ -260,10 +263,20 @@ def test_labels_for_answers_a_page_in_one_query(app, cases, desk, ctx, host):
     finally:
         sa.event.remove(db.engine, "before_cursor_execute", count)
     assert len(statements) == 1
-    assert labels[keys[0]] == ["support-case", "support-case-resolved"]
+    assert labels[keys[0]] == ["support-case-resolved"]
     assert labels[keys[3]] == ["support-case"]
     assert labels[keys[1]] == []
     assert len(labels) == 30
+    statements.clear()
+    sa.event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        stored = cases.service.labels_for(keys, audit=True)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", count)
+    assert len(statements) == 1
+    assert stored[keys[0]] == ["support-case", "support-case-resolved"]
+    assert stored[keys[3]] == ["support-case"]
+    assert stored[keys[1]] == []
 
 
 def test_line_breaks_are_stored_as_newlines(app, cases, desk, ctx):

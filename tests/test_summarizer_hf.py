@@ -26,6 +26,7 @@ from flask_kroncases.summarizers.huggingface import (
     HuggingFaceSummarizer,
     build_transcript,
     parse_answer,
+    read_answer,
 )
 
 from .support.inference import Behaviour, inference_server
@@ -267,3 +268,52 @@ def test_build_transcript_formats_and_strips_markup() -> None:
 )
 def test_parse_answer(answer: str, expected: tuple[str, str]) -> None:
     assert parse_answer(answer) == expected
+
+
+def test_labelled_prose_answer_is_read_by_its_labels(endpoint: str, behaviour: Behaviour) -> None:
+    """A chatty first line is not the title, and "Summary:" does not stay in the summary."""
+    behaviour.content = (
+        "Sure! Here is the case:\n"
+        "Title: Account locked after failed logins (ERR_ACCOUNT_LOCKED)\n"
+        "Summary: Problem: cannot log in\nDetails: ERR_ACCOUNT_LOCKED, anna@example.com\n"
+        "Type: Access\n"
+        "Priority: High\n"
+        "Let me know if you need anything else."
+    )
+    suggestion = summarizer_for(endpoint).suggest(MESSAGES)
+    assert suggestion.title == "Account locked after failed logins (ERR_ACCOUNT_LOCKED)"
+    assert suggestion.summary.startswith("Problem: cannot log in\nDetails: ERR_ACCOUNT_LOCKED")
+    assert "Summary:" not in suggestion.summary and "Sure!" not in suggestion.summary
+    assert (suggestion.case_type, suggestion.priority) == ("access", "high")
+    assert len(behaviour.requests) == 1  # type and priority come from the same single call
+
+
+def test_type_and_priority_are_asked_for_in_the_one_call(endpoint: str, behaviour: Behaviour) -> None:
+    behaviour.content = json.dumps(
+        {"title": "Duplicate charge", "summary": "Problem: charged twice", "type": "Billing",
+         "priority": "urgent"}
+    )
+    suggestion = summarizer_for(endpoint).suggest(MESSAGES)
+    assert (suggestion.case_type, suggestion.priority) == ("billing", "urgent")
+    (request,) = behaviour.requests
+    system = request["json"]["messages"][0]["content"]
+    assert '"type"' in system and '"priority"' in system
+    assert "technical" in system and "urgent" in system
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ('{"title": "A", "summary": "B"}', ("A", "B", None, None)),
+        ('{"title": "A", "summary": "B", "type": "shipping", "priority": "soon"}', ("A", "B", None, None)),
+        ('{"title": "A", "summary": "B", "case_type": "Technical issue", "priority": "Low"}',
+         ("A", "B", "technical", "low")),
+        ("**Title:** A\n**Summary:** B\nC\n**Type:** billing", ("A", "B\nC", "billing", None)),
+        ("Here you go.\n\nTitel: A\nZusammenfassung: B\nTyp: access\nPriorität: urgent",
+         ("A", "B", "access", "urgent")),
+        ("Type: billing\nThe customer was charged twice.", ("Type: billing", "The customer was charged twice.",
+                                                          None, None)),
+    ],
+)
+def test_read_answer(answer: str, expected: tuple[str, str, str | None, str | None]) -> None:
+    assert read_answer(answer) == expected

@@ -180,7 +180,7 @@ def test_greetings_and_filler_are_dropped(summarizer: OfflineSummarizer) -> None
 
 def test_error_text_is_kept(summarizer: OfflineSummarizer) -> None:
     summary = summarizer.suggest(inputs(load("api_error_traceback"))).summary
-    assert "Error: requests.exceptions.HTTPError: 500 Server Error" in summary
+    assert "Details: requests.exceptions.HTTPError: 500 Server Error" in summary
     assert 'File "' not in summary  # stack frames are dropped, the exception line stays
 
 
@@ -188,7 +188,7 @@ def test_long_thread_summary_stays_short(summarizer: OfflineSummarizer) -> None:
     conversation = long_thread()
     suggestion = summarizer.suggest(inputs(conversation))
     assert len(suggestion.summary) < 1000
-    assert "Latest (agent): Version 2.14.5" in suggestion.summary
+    assert "Next step: Version 2.14.5" in suggestion.summary
 
 
 def test_empty_selection(summarizer: OfflineSummarizer) -> None:
@@ -226,7 +226,7 @@ def test_html_is_stripped_and_never_produced(summarizer: OfflineSummarizer) -> N
             "&lt;script&gt;steal()&lt;/script&gt; &lt;b&gt;Please fix&lt;/b&gt;<br/>",
         )
     )
-    assert suggestion.title == "My invoice INV-3301 is wrong & shows €40.00"
+    assert suggestion.title == "Invoice INV-3301 is wrong & shows €40.00"
     for text in (suggestion.title, suggestion.summary):
         assert not MARKUP.search(text)
         assert "alert" not in text and "steal" not in text
@@ -346,8 +346,8 @@ def test_defaults_cover_the_config_keys() -> None:
 # short threads were cut to the length of their messages, which has no room for
 # the line breaks between them, and long lines were cut without a mark.
 
-LABEL = re.compile(r"^(?:Problem|Tried|Latest \((?:customer|agent)\)|Error|Details): ")
-SENTENCE_LABEL = re.compile(r"^(?:Problem|Tried|Latest \((?:customer|agent)\)): ")
+LABEL = re.compile(r"^(?:Problem|Tried|Asked|Next step|Details): ")
+SENTENCE_LABEL = re.compile(r"^(?:Problem|Tried|Asked|Next step): ")
 LINE_LIMIT = 180
 
 
@@ -381,18 +381,18 @@ def test_short_thread_keeps_every_sentence_whole(summarizer: OfflineSummarizer, 
     assert summary.split("\n") == list(texts)
 
 
-def test_long_latest_line_is_cut_before_an_open_parenthesis(summarizer: OfflineSummarizer) -> None:
+def test_long_next_step_line_is_cut_before_an_open_parenthesis(summarizer: OfflineSummarizer) -> None:
     latest = (
-        "Since this morning the payment page keeps failing at checkout for every customer in our shop and "
-        "the only thing it shows after a long wait is a grey box (see ERR_GATEWAY_TIMEOUT in the browser "
-        "console of my phone)."
+        "We found that since this morning the payment page keeps failing at checkout for every customer in "
+        "your shop and the only thing it shows after a long wait is a grey box (see ERR_GATEWAY_TIMEOUT in "
+        "the browser console of your phone)."
     )
     messages = say("The checkout page fails on my phone.", "I tried again on the laptop.")
     messages += say("Which page exactly? Could you send us a screenshot of the browser console, please?", role="agent")
-    messages += say(latest)
+    messages += say("Here it is.") + say(latest, role="agent")
     lines = summarizer.suggest(messages).summary.split("\n")
-    line = next(line for line in lines if line.startswith("Latest (customer): "))
-    body = line.removeprefix("Latest (customer): ")
+    line = next(line for line in lines if line.startswith("Next step: "))
+    body = line.removeprefix("Next step: ")
     assert len(body) <= LINE_LIMIT
     assert body == latest[: latest.index(" (see")] + "…"
 

@@ -151,12 +151,11 @@ def test_agent_creates_and_works_a_case_with_the_mouse(app: Flask, browser_page:
     expect(title).not_to_have_value("")
     expect(dialog.locator("[data-kc-suggest-status]")).not_to_have_text(re.compile("Suggesting"), timeout=15000)
     expect(dialog.get_by_label("AI Summary")).not_to_have_value("")
-    # The server enforces the limit too; its error shows at the field and the text stays.
-    title.evaluate("(input) => input.removeAttribute('maxlength')")
+    # Over the limit Save is refused with the message at the field, and the text stays.
     title.fill("x" * 81)
     dialog.get_by_label("AI Summary").fill("Missing GB-NIR tax rate since release 2024.03.12; workaround: send region GB.")
     dialog.get_by_role("button", name="Save").click()
-    expect(dialog.locator("[data-kc-error-for=title]")).to_have_text("Keep the title to 80 characters or fewer.")
+    expect(dialog.locator("[data-kc-error-for=title]")).to_have_text("Shorten the title to 80 characters; it has 81.")
     expect(title).to_have_attribute("aria-invalid", "true")
     expect(title).to_be_focused()
     expect(title).to_have_value("x" * 81)
@@ -293,7 +292,9 @@ def test_agent_creates_a_case_with_the_keyboard_alone(app: Flask, browser_page: 
     expect(page.get_by_role("region", name="Selected messages")).to_be_hidden()
     page.keyboard.press("Enter")
     page.keyboard.press("Enter")
-    tab_to(f"#message-{message_ids[1]}")
+    # The thread is one Tab stop (KRONCASES_SHORTCUTS): j, or ArrowDown on a message, goes to the next one.
+    page.keyboard.press("ArrowDown")
+    expect(page.locator(f"#message-{message_ids[1]}")).to_be_focused()
     page.keyboard.press("ContextMenu")
     expect(page.get_by_role("menuitem", name="Select message")).to_be_focused()
     page.keyboard.press("Enter")

@@ -159,7 +159,7 @@ def test_the_form_shows_the_suggestion_a_real_worker_made(app: Flask, browser_pa
                      worker=worker)
 
     status = dialog.locator("[data-kc-suggest-status]")
-    expect(status).to_have_text("Suggested by offline", timeout=10000)
+    expect(status).to_have_text("Suggested automatically", timeout=10000)
     expect(dialog.get_by_label("Title")).to_have_value(expected.title)
     expect(dialog.get_by_label("AI Summary")).to_have_value(expected.summary)
 
@@ -195,7 +195,7 @@ def test_a_late_suggestion_keeps_the_typed_title_and_fills_the_untouched_summary
     assert row == {**row, "source": "offline", "title": expected.title, "summary": expected.summary}
 
     # The page polled again and took the summary; the typed title stays.
-    expect(status).to_have_text("Suggested by offline", timeout=10000)
+    expect(status).to_have_text("Suggested automatically", timeout=10000)
     expect(summary).to_have_value(expected.summary)
     expect(title).to_have_value(typed)
     expect(dialog.locator("[data-kc-counter]")).to_have_text(f"{len(typed)}/80")

@@ -240,7 +240,7 @@ UPDATE_BAD = {
     "empty title": ({"title": ""}, "title", "Enter a title."),
     "title not text": ({"title": 12}, "title", "Enter a title."),
     "title too long": ({"title": "x" * (TITLE_MAX_LENGTH + 1)}, "title",
-                       f"Keep the title to {TITLE_MAX_LENGTH} characters or fewer (it has {TITLE_MAX_LENGTH + 1})."),
+                       f"Shorten the title to {TITLE_MAX_LENGTH} characters; it has {TITLE_MAX_LENGTH + 1}."),
     "title with NUL": ({"title": "a\x00b"}, "title", "cannot be stored"),
     "unknown type": ({"case_type": "sales"}, "case_type", "Choose one of General, Technical, Billing, Access."),
     "unknown priority": ({"priority": "critical"}, "priority", "Choose one of Low, Medium, High, Urgent."),

@@ -7,12 +7,16 @@ through Flask-WTF) and which blueprints a host app gets.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, Response, abort, current_app, g, render_template, request
+from flask import Blueprint, Flask, Response, abort, current_app, g, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFProtect
 from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
+from werkzeug.exceptions import HTTPException
 
 from ..config import template_name
 
@@ -95,6 +99,61 @@ def html_safe_json(response: Response) -> Response:
 def render(name: str, **context: Any) -> str:
     """Render one of the extension's templates by its short name (``KRONCASES_TEMPLATES``)."""
     return render_template(template_name(current_app.config, name), **context)
+
+
+#: What an HTML error page says when the refusal brought no words of its own.
+ERROR_MESSAGES = {
+    400: "This request could not be understood. Reload the page and try again.",
+    401: "Sign in to work with cases.",
+    403: "You are not allowed to open this page.",
+    404: "There is no such page.",
+    405: "This page does not take that kind of request.",
+}
+
+
+#: A path on this site as a link may carry it: one leading slash (``//host`` and ``/\host``
+#: lead elsewhere), no backslash, space or control character (browsers drop some of them).
+_SITE_PATH = re.compile(r"/(?![/\\])[^\s\\\x00-\x1f\x7f]*")
+
+
+#: The refusals the pages and settings blueprints show as pages in the layout. Server errors
+#: (5xx) are left to the host's own handlers.
+ERROR_STATUSES = tuple(ERROR_MESSAGES)
+
+
+def way_back() -> tuple[str, str]:
+    """The link of an error page: the page the agent came from, else the cases page, else the site's start.
+
+    The referrer counts only when it is on this request's host, and only its
+    path and query are kept, so the link never leads off the site (no open
+    redirect through a forged ``Referer``). A referrer that is the failing
+    page itself is no way back.
+    """
+    referrer = urlsplit(request.referrer or "")
+    target = referrer.path + (f"?{referrer.query}" if referrer.query else "")
+    if (referrer.scheme in ("http", "https") and referrer.netloc.lower() == request.host.lower()
+            and _SITE_PATH.fullmatch(target)):
+        here = request.path + (f"?{request.query_string.decode('latin-1')}" if request.query_string else "")
+        if target != here:
+            return target, "Go back"
+    if "kroncases_panel.cases" in current_app.view_functions:
+        cases = url_for("kroncases_panel.cases")
+        if cases != request.path:
+            return cases, "Back to support cases"
+    return request.script_root + "/", "Back to the start page"
+
+
+def error_page(status: int, message: str | None = None) -> ResponseReturnValue:
+    """An HTML error page inside ``kroncases/layout.html`` (the host's frame when it overrides it), with a way back."""
+    back_url, back_label = way_back()
+    text = message or ERROR_MESSAGES.get(status, "Something went wrong.")
+    return render("error_page", message=text, status=status, back_url=back_url, back_label=back_label), status
+
+
+def http_error_message(exc: HTTPException) -> str | None:
+    """What ``abort(code, "...")`` said, or None for Werkzeug's stock description (then :data:`ERROR_MESSAGES`)."""
+    description = exc.description
+    return description if description and description != type(exc).description else None
 
 
 def register_blueprints(app: Flask) -> None:

@@ -13,17 +13,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, redirect, request
+from flask import Blueprint, current_app, jsonify, make_response, redirect, request
+from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 
 from ..errors import CaseError
 from ..forms import CaseForm
 from ..hooks import unwrap_user
 from ..services.serialization import describe_case
-from . import html_safe_json, limit_body, protect_csrf, render
+from . import (
+    ERROR_MESSAGES,
+    ERROR_STATUSES,
+    error_page,
+    html_safe_json,
+    http_error_message,
+    limit_body,
+    protect_csrf,
+    render,
+)
 
 panel = Blueprint("kroncases_panel", __name__)
 panel.after_request(html_safe_json)
@@ -48,7 +58,7 @@ def _wants_json() -> bool:
 def _error(status: int, kind: str, message: str, errors: dict[str, list[str]] | None = None) -> ResponseReturnValue:
     if _wants_json() or request.endpoint == "kroncases_panel.fragments":
         return jsonify(error=kind, message=message, errors=errors or {}), status
-    return render("error_page", message=message, status=status), status
+    return error_page(status, message)
 
 
 @panel.before_request
@@ -76,6 +86,54 @@ def _csrf_error(exc: CSRFError) -> ResponseReturnValue:
 @panel.errorhandler(RequestEntityTooLarge)
 def _too_large(exc: RequestEntityTooLarge) -> ResponseReturnValue:
     return _error(413, "too_large", "This request is too large; nothing was saved.")
+
+
+def _http_error(exc: HTTPException) -> ResponseReturnValue:
+    """A refusal (400, 401, 403, 404, 405) as a page in the layout, or JSON to the script.
+
+    Server errors are left to the host's handlers.
+    """
+    status = exc.code or 400
+    message = http_error_message(exc) or ERROR_MESSAGES.get(status, "Something went wrong.")
+    response = make_response(_error(status, (exc.name or "error").lower().replace(" ", "_"), message))
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response
+
+
+for _code in ERROR_STATUSES:
+    panel.register_error_handler(_code, _http_error)
+
+
+_ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def no_such_page(rest: str = "") -> ResponseReturnValue:
+    """A wrong URL under the prefix: 405 where another method fits, else 404, as pages in the layout.
+
+    Without it Werkzeug's bare page would answer, outside the host's frame
+    (routing errors never reach a blueprint's error handlers).
+    """
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    allowed: set[str] = set()
+    for method in _ANY_METHOD:
+        try:
+            rule, _ = adapter.match(request.path, method=method, return_rule=True)
+        except HTTPException:
+            continue
+        if rule.endpoint != request.endpoint:
+            allowed |= rule.methods or set()
+    if allowed:
+        raise MethodNotAllowed(valid_methods=sorted(allowed))
+    raise NotFound()
+
+
+@panel.record
+def _catch_wrong_urls(state: BlueprintSetupState) -> None:
+    """Answer wrong URLs under a non-empty prefix; at the site's root they stay the host's."""
+    if (state.url_prefix or "").strip("/"):
+        state.add_url_rule("/", "no_such_page", no_such_page, methods=_ANY_METHOD)
+        state.add_url_rule("/<path:rest>", "no_such_page", no_such_page, methods=_ANY_METHOD)
 
 
 def fragments_for(conversation: Any) -> dict[str, Any]:

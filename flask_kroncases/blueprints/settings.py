@@ -12,13 +12,15 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, flash, redirect, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
 
 from ..enums import WEBHOOK_EVENTS as EVENTS
 from ..enums import DeliveryStatus
 from ..errors import CaseError
 from ..forms import ActionForm, WebhookEndpointForm
 from ..webhooks import mask_secret
-from . import limit_body, protect_csrf, render
+from . import ERROR_STATUSES, error_page, http_error_message, limit_body, protect_csrf, render
 
 settings = Blueprint("kroncases_settings", __name__)
 
@@ -48,6 +50,21 @@ def _no_store(response: Response) -> Response:
 @settings.errorhandler(CaseError)
 def _not_found(exc: CaseError) -> ResponseReturnValue:
     return render("webhook_settings_error", error=exc), exc.http_status
+
+
+@settings.errorhandler(CSRFError)
+def _csrf_error(exc: CSRFError) -> ResponseReturnValue:
+    return error_page(400, f"The form expired or lacks its security token ({exc.description}) "
+                      "Reload the page and try again.")
+
+
+def _http_error(exc: HTTPException) -> ResponseReturnValue:
+    """A refusal (403 for a non-admin, 400 for a stale form, ...) as a page in the layout, with a way back."""
+    return error_page(exc.code or 400, http_error_message(exc))
+
+
+for _code in ERROR_STATUSES:
+    settings.register_error_handler(_code, _http_error)
 
 
 def _render(endpoint: Any = None, form: WebhookEndpointForm | None = None, *, secret: str | None = None,

@@ -467,7 +467,8 @@ class CaseListService(Service):
                 yield _csv_lines(
                     (case.id, case.title, case.case_type, case.priority, case.status,
                      name_of(case.assignee) if case.assignee is not None else "",
-                     iso(case.due_at), iso(case.created_at), iso(case.updated_at), iso(case.resolved_at),
+                     iso(case.due_at), iso(case.created_at), iso(case.updated_at),
+                     iso(case.resolved_at if case.status == Status.RESOLVED.value else None),  # not a stale one
                      json_key(case.conversation_id), case_url(case.id))
                     for case in rows
                 )

@@ -124,9 +124,18 @@ class CaseService(Service):
         )
         return {message_id: case for message_id, case in rows}
 
-    def labels_for(self, conversations: Iterable[Any]) -> dict[Any, list[str]]:
-        """Label names of each conversation of a list page, in one query; ``overdue`` for one with an overdue case."""
+    def labels_for(self, conversations: Iterable[Any], *, audit: bool = False) -> dict[Any, list[str]]:
+        """Each conversation's current state for a list page, in one query.
+
+        ``support-case`` while it has an open or pending case,
+        ``support-case-resolved`` once all its cases are resolved, and
+        ``overdue`` for one with an overdue case: what the badges show. With
+        ``audit=True``, the stored labels instead (every label ever put on it;
+        a reopen keeps ``support-case-resolved`` there), also in one query.
+        """
         keys = [self.conversation_key(c) for c in conversations]
+        if audit:
+            return label_service.stored_labels_for(self.session, self.models, keys)
         overdue = due_service.overdue_clause(self.models.Case, utcnow())
         return label_service.labels_for(self.session, self.models, keys, overdue=overdue)
 
@@ -287,7 +296,7 @@ class CaseService(Service):
             errors["title"] = ["Enter a title."]
         elif len(clean) > TITLE_MAX_LENGTH:
             errors["title"] = [
-                f"Keep the title to {TITLE_MAX_LENGTH} characters or fewer (it has {len(clean)})."
+                f"Shorten the title to {TITLE_MAX_LENGTH} characters; it has {len(clean)}."
             ]
         return clean
 

@@ -1,7 +1,10 @@
-"""Conversation labels: ``support-case`` and ``support-case-resolved``, kept as an audit record.
+"""Conversation labels: ``support-case`` and ``support-case-resolved``.
 
-:func:`labels_for` also answers ``overdue`` for a conversation with an open or
-pending case past its due time: a mark worked out when asked, never stored.
+Two answers, on purpose. The stored rows are the audit record (who put which
+label, when, for which case) and are never deleted: :func:`stored_labels_for`.
+What a list shows is the conversation's current state, worked out from its
+cases when asked: :func:`labels_for`, which also answers ``overdue`` for a
+conversation with an open or pending case past its due time (never stored).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..enums import LABEL_SUPPORT_CASE, LABEL_SUPPORT_CASE_RESOLVED, Status
 from ..models import Models
 
 #: What :func:`labels_for` adds for a conversation with an overdue case (computed, never a stored label).
@@ -40,26 +44,50 @@ def exists(session: Any, models: Models, case: Any, name: str) -> bool:
 def labels_for(
     session: Any, models: Models, conversation_keys: Sequence[Any], *, overdue: Any = None
 ) -> dict[Any, list[str]]:
-    """Sorted label names for each key (empty list for none), in one query.
+    """Each conversation's current state as sorted label names (empty list for none), in one query.
 
+    Worked out from the cases, not from the stored labels, so a reopened case
+    never looks resolved: ``support-case`` while the conversation has an open
+    or pending case, ``support-case-resolved`` once all its cases are resolved.
     ``overdue`` is a SQL condition on the case table that holds for an overdue
     case (``due.overdue_clause``); given, a conversation with such a case also
-    gets :data:`OVERDUE`, from the same query.
+    gets :data:`OVERDUE`, from the same query. The stored rows are the audit
+    record: see :func:`stored_labels_for`.
+    """
+    result: dict[Any, list[str]] = {key: [] for key in conversation_keys if key is not None}
+    if not result:
+        return result
+    Case = models.Case
+
+    def any_case(condition: Any) -> Any:
+        return sa.func.max(sa.case((condition, 1), else_=0))
+
+    late = any_case(overdue) if overdue is not None else sa.literal(0)
+    query = (
+        sa.select(Case.conversation_id, any_case(Case.status != Status.RESOLVED.value), late)
+        .where(Case.conversation_id.in_(list(result)))
+        .group_by(Case.conversation_id)
+    )
+    for key, working, is_late in session.execute(query):
+        names = result.setdefault(key, [])
+        names.append(LABEL_SUPPORT_CASE if working else LABEL_SUPPORT_CASE_RESOLVED)
+        if is_late:
+            names.append(OVERDUE)
+        names.sort()
+    return result
+
+
+def stored_labels_for(session: Any, models: Models, conversation_keys: Sequence[Any]) -> dict[Any, list[str]]:
+    """The audit record: every label ever put on each conversation, sorted, in one query.
+
+    ``support-case-resolved`` stays here after a reopen: it says the
+    conversation was resolved once, not that it is resolved now.
     """
     result: dict[Any, list[str]] = {key: [] for key in conversation_keys if key is not None}
     if not result:
         return result
     Label = models.ConversationLabel
-    keys = list(result)
-    query: Any = sa.select(Label.conversation_id, Label.name).where(Label.conversation_id.in_(keys))
-    if overdue is None:
-        query = query.distinct()
-    else:
-        Case = models.Case
-        late = sa.select(Case.conversation_id, sa.literal(OVERDUE, Label.name.type).label("name")).where(
-            Case.conversation_id.in_(keys), overdue
-        )
-        query = sa.union(query, late)  # UNION drops duplicates, as DISTINCT did
+    query = sa.select(Label.conversation_id, Label.name).where(Label.conversation_id.in_(list(result))).distinct()
     for key, name in session.execute(query):
         result.setdefault(key, []).append(name)
     for names in result.values():

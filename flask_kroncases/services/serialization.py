@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
+from flask import current_app, has_app_context
+
+from ..enums import Status
 from ..models import as_utc
 
 
@@ -34,6 +38,10 @@ def describe_case(
 
     ``name_of`` names the assignee (the host's ``user_name`` hook); without it
     the assignee is given by id only. Notes are internal and never described here.
+
+    ``resolved_at`` is set only while the case is resolved, so a reopened case
+    never looks resolved; ``last_resolved_at`` keeps the time of its last
+    resolution through a reopen (null for a case never resolved).
     """
     assignee = None
     if case.assignee_id is not None:
@@ -54,7 +62,8 @@ def describe_case(
         "created_by_id": json_key(case.created_by_id),
         "created_at": iso(case.created_at),
         "updated_at": iso(case.updated_at),
-        "resolved_at": iso(case.resolved_at),
+        "resolved_at": iso(case.resolved_at) if case.status == Status.RESOLVED.value else None,
+        "last_resolved_at": iso(case.resolved_at),
         "escalated_at": iso(case.escalated_at),
         "escalation_level": case.escalation_level,
         "escalation_reason": case.escalation_reason,
@@ -78,12 +87,36 @@ def describe_note(note: Any, *, name_of: Callable[[Any], str] | None = None) -> 
 
 
 def describe_suggestion(row: Any) -> dict[str, Any]:
-    """A case form suggestion as the script polls it."""
+    """A case form suggestion as the script polls it.
+
+    ``case_type`` and ``priority`` are codes, or null when the backend had no
+    opinion. ``model`` names the model a suggestion came from (null for the
+    offline backend), so the form can say "Suggested by <model>"; the words
+    stay in the script.
+    """
     return {
         "id": row.id,
         "status": row.status,
         "title": row.title,
         "summary": row.summary,
+        "case_type": row.case_type,
+        "priority": row.priority,
         "source": row.source,
+        "model": model_of(row.source),
         "error": row.error,
     }
+
+
+def model_of(source: str | None) -> str | None:
+    """The configured model for a Hugging Face suggestion: its id, or an endpoint's host, port and path.
+
+    An endpoint URL loses its scheme, credentials and query, which may hold a token.
+    """
+    if source != "huggingface" or not has_app_context():
+        return None
+    model = str(current_app.config.get("KRONCASES_HF_MODEL") or "")
+    if not model.startswith(("http://", "https://")):
+        return model or None
+    parts = urlsplit(model)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.hostname}{port}{parts.path.rstrip('/')}"

@@ -99,6 +99,7 @@ class SummaryService(Service):
         messages = self._load_messages(row.message_ids, row.conversation_id)
         suggestion, error = self.suggest(messages)
         row.title, row.summary, row.source = suggestion.title, suggestion.summary, suggestion.source
+        row.case_type, row.priority = suggestion.case_type, suggestion.priority
         row.error = error
         row.status = "done"
         row.finished_at = utcnow()

@@ -1,7 +1,7 @@
 """The summarizer interface, its value types and the helpers every backend shares.
 
-A summarizer turns the messages an agent selected into a suggested case title
-and summary. Backends are chosen by name from the app config with
+A summarizer turns the messages an agent selected into a suggested case title,
+summary, case type and priority. Backends are chosen by name from the app config with
 :func:`~.registry.get_summarizer`; every failure they report is a :class:`SummarizerError`
 so a job can catch one type and let the agent save the case regardless.
 """
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from ..enums import TITLE_MAX_LENGTH
+from ..enums import TITLE_MAX_LENGTH, CaseType, Priority
 from ..hooks import SummaryInput
 
 #: What a suggestion says when the messages hold no text at all.
@@ -24,11 +24,18 @@ EMPTY_SUMMARY = "The selected messages contain no text."
 
 @dataclass(frozen=True)
 class Suggestion:
-    """A suggested case title (at most ``TITLE_MAX_LENGTH`` characters) and plain-text summary."""
+    """A suggested case title (at most ``TITLE_MAX_LENGTH`` characters) and plain-text summary.
+
+    ``case_type`` and ``priority`` are :class:`~..enums.CaseType` and
+    :class:`~..enums.Priority` values, or ``None`` when the backend has no
+    opinion; the form then keeps its defaults.
+    """
 
     title: str
     summary: str
     source: str
+    case_type: str | None = None
+    priority: str | None = None
 
 
 class SummarizerError(Exception):
@@ -56,6 +63,29 @@ def clip_title(text: str, limit: int = TITLE_MAX_LENGTH) -> str:
         return text
     cut = text[: limit + 1].rsplit(" ", 1)[0] if " " in text[: limit + 1] else text[:limit]
     return cut.rstrip(" ,;:-–—(/").strip() or text[:limit]
+
+
+_CHOICE_WORD = re.compile(r"[a-z]+")
+
+
+def case_type_of(value: object) -> str | None:
+    """A :class:`CaseType` value named in ``value`` ("Billing", "billing issue"), or ``None``."""
+    return _choice(value, [t.value for t in CaseType])
+
+
+def priority_of(value: object) -> str | None:
+    """A :class:`Priority` value named in ``value`` ("High", "priority: urgent"), or ``None``."""
+    return _choice(value, [p.value for p in Priority])
+
+
+def _choice(value: object, allowed: list[str]) -> str | None:
+    # The first allowed word wins, so "High (not urgent)" is high.
+    if not isinstance(value, str):
+        return None
+    for match in _CHOICE_WORD.finditer(value.lower()):
+        if match.group(0) in allowed:
+            return match.group(0)
+    return None
 
 
 # Only tags HTML mail and rich editors produce are removed, so code such as

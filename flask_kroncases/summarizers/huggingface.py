@@ -5,7 +5,8 @@ endpoint that speaks the OpenAI-compatible chat API, such as an Inference
 Endpoint or a local TGI server; for a URL the client posts to
 ``<url>/v1/chat/completions``. The model is asked for JSON, and its answer is
 read leniently, because models wrap JSON in prose and code fences, or ignore
-the format altogether.
+the format altogether: a labelled answer ("Title: …", "Summary: …", "Type: …",
+"Priority: …", after any chatty opening line) is read by its labels.
 """
 
 from __future__ import annotations
@@ -19,26 +20,34 @@ from urllib.parse import urlsplit
 from huggingface_hub import InferenceClient
 from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
 
-from ..enums import TITLE_MAX_LENGTH
+from ..enums import TITLE_MAX_LENGTH, CaseType, Priority
 from ..hooks import SummaryInput
 from .base import (
     EMPTY_SUMMARY,
     EMPTY_TITLE,
     Suggestion,
     SummarizerError,
+    case_type_of,
     clip_title,
     plain_text,
+    priority_of,
 )
 
 SYSTEM_PROMPT = f"""\
 You help support agents open cases from helpdesk conversations.
 Read the conversation and reply with JSON only, no other text:
-{{"title": "...", "summary": "..."}}
-- title: at most {TITLE_MAX_LENGTH} characters, names the customer's issue.
-- summary: a few short plain-text lines such as "Problem: ...", "Error: ...", \
-"Tried: ...", "Details: ...". Copy error messages, amounts and order, invoice, \
-account and ticket numbers exactly. No greetings, no markdown, no HTML.
-Write in the language of the conversation."""
+{{"title": "...", "summary": "...", "type": "...", "priority": "..."}}
+- title: a short topic phrase, at most 60 characters (never more than \
+{TITLE_MAX_LENGTH}), that names the customer's issue and keeps its error code, \
+invoice or order number; no greeting, no "I" or "we".
+- summary: a few short plain-text lines such as "Problem: ...", "Details: ...", \
+"Tried: ...", "Asked: ..." or "Next step: ...". Copy error messages, amounts, \
+versions, dates and order, invoice, account and ticket numbers exactly. \
+No greetings, no markdown, no HTML.
+- type: one of {", ".join(t.value for t in CaseType)}.
+- priority: one of {", ".join(p.value for p in Priority)}; high or urgent only \
+for outages, many affected users or a deadline.
+Write title and summary in the language of the conversation."""
 
 #: Characters of conversation sent to the model at most; long threads keep their start and end.
 PROMPT_CHARS = 12_000
@@ -54,9 +63,21 @@ _REFUSAL = re.compile(
     r"|provide|do that|process|create|generate|complete|respond))",
     re.I,
 )
-_FIELD = re.compile(r'"(title|summary)"\s*:\s*"((?:[^"\\]|\\.)*)"', re.I)
+_FIELD = re.compile(r'"(title|summary|type|case_type|priority)"\s*:\s*"((?:[^"\\]|\\.)*)"', re.I)
 _FENCE_LINE = re.compile(r"^\s*```\w*\s*$", re.M)
 _LABEL = re.compile(r"^\W*(?:title|titel|título|titre|summary|zusammenfassung|resumen|résumé)\W*:\s*", re.I)
+# "Title: …" lines of a prose answer; markdown around the label ("**Title:**") is allowed.
+_LABELS = {
+    "title": "title|titel|t[ií]tulo|titre",
+    "summary": "summary|zusammenfassung|resumen|r[ée]sum[ée]",
+    "type": "(?:case )?type|typ|tipo|kategorie|category|cat[ée]gorie",
+    "priority": "priority|priorit[äa]t|prioridad|priorit[ée]",
+}
+_LABEL_LINE = re.compile(
+    r"^[\s*#>_-]*(?:" + "|".join(f"(?P<{key}>{words})" for key, words in _LABELS.items())
+    + r")[\s*_]*:[\s*_]*(?P<rest>.*)$",
+    re.I | re.M,
+)
 
 
 class HuggingFaceSummarizer:
@@ -88,8 +109,8 @@ class HuggingFaceSummarizer:
         transcript = build_transcript(messages, self.prompt_chars)
         if not transcript:
             return Suggestion(EMPTY_TITLE, EMPTY_SUMMARY, self.source)
-        title, summary = parse_answer(self._complete(transcript))
-        return Suggestion(title, summary, self.source)
+        title, summary, case_type, priority = read_answer(self._complete(transcript))
+        return Suggestion(title, summary, self.source, case_type, priority)
 
     def _complete(self, transcript: str) -> str:
         chat = [
@@ -165,14 +186,23 @@ def _render(message: SummaryInput) -> str:
 
 
 def parse_answer(answer: str) -> tuple[str, str]:
-    """Read ``(title, summary)`` from a model's answer.
+    """Read ``(title, summary)`` from a model's answer; see :func:`read_answer`."""
+    title, summary, _, _ = read_answer(answer)
+    return title, summary
 
-    JSON is found bare, inside a code fence or inside prose; otherwise the
-    first line is the title and the rest the summary. A refusal raises
+
+def read_answer(answer: str) -> tuple[str, str, str | None, str | None]:
+    """Read ``(title, summary, case_type, priority)`` from a model's answer.
+
+    JSON is found bare, inside a code fence or inside prose; then labelled
+    lines ("Title: …", "Summary: …", "Type: …", "Priority: …") are read by
+    their labels, whatever prose comes before them; otherwise the first line
+    is the title and the rest the summary. Type and priority are ``None``
+    unless they name an allowed value. A refusal raises
     :class:`SummarizerError` instead of becoming a case title.
     """
     answer = answer.strip()
-    data = _find_json(answer) or _find_fields(answer)
+    data = _find_json(answer) or _find_fields(answer) or _find_labels(answer)
     if data:
         title, summary = _text(data.get("title")), _text(data.get("summary"))
     else:
@@ -183,7 +213,26 @@ def parse_answer(answer: str) -> tuple[str, str]:
     summary = plain_text(_LABEL.sub("", summary.strip()).replace("**", ""))
     if not title and not summary:
         raise SummarizerError("The model's answer held neither a title nor a summary.")
-    return title or clip_title(summary.split("\n", 1)[0]), summary or title
+    case_type = case_type_of(data.get("type") or data.get("case_type")) if data else None
+    priority = priority_of(data.get("priority")) if data else None
+    return title or clip_title(summary.split("\n", 1)[0]), summary or title, case_type, priority
+
+
+def _find_labels(answer: str) -> dict[str, Any]:
+    """The labelled parts of a prose answer; a label's text runs to the next label.
+
+    Needs a title or summary label, so "Type: …" alone in a chatty answer is
+    not mistaken for a labelled one.
+    """
+    fields: dict[str, Any] = {}
+    text = _FENCE_LINE.sub("", answer)
+    matches = list(_LABEL_LINE.finditer(text))
+    for match, following in zip(matches, [*matches[1:], None], strict=False):
+        key = next(k for k in _LABELS if match.group(k))
+        end = following.start() if following is not None else len(text)
+        value = (match.group("rest") + text[match.end() : end]).strip()
+        fields.setdefault(key, value)
+    return fields if "title" in fields or "summary" in fields else {}
 
 
 def _unwrap(title: str) -> str:
@@ -221,7 +270,7 @@ def _find_fields(answer: str) -> dict[str, Any]:
             fields.setdefault(match.group(1).lower(), json.loads(f'"{match.group(2)}"'))
         except json.JSONDecodeError:
             fields.setdefault(match.group(1).lower(), match.group(2))
-    return fields
+    return fields if "title" in fields or "summary" in fields else {}
 
 
 def _text(value: Any) -> str:

@@ -1,11 +1,14 @@
 """The default summarizer: extractive, deterministic, no model and no network.
 
 It keeps the sentences an agent needs to open a case without reading the
-thread: the customer's problem, the error text, what was already tried, the
-latest state, and every order, invoice, account or ticket number and amount.
-Greetings and filler are dropped. Rules are plain regular expressions with
-English, German, Spanish and French keywords; text in other languages still
-gets a summary from its first customer sentences and its numbers.
+thread, as labelled lines: the customer's problem; the details (error texts,
+order, invoice, account and ticket numbers, amounts, versions, dates); what was
+already tried; what the customer asked for or the support side's next step.
+The title is a short topic phrase that keeps the key identifier. Case type and
+priority are suggested from keywords. Greetings, filler and quoted replies are
+dropped. Rules are plain regular expressions with English, German, Spanish
+and French keywords; text in other languages still gets a summary from its
+first customer sentences and its numbers.
 """
 
 from __future__ import annotations
@@ -13,8 +16,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
-from ..enums import TITLE_MAX_LENGTH
+from ..enums import TITLE_MAX_LENGTH, CaseType, Priority
 from ..hooks import SummaryInput
 from .base import (
     EMPTY_SUMMARY,
@@ -33,6 +38,38 @@ _LINE_LIMIT = 180
 _MAX_TRIED = 2
 _MAX_ERRORS = 4
 _MAX_DETAILS = 12
+_CLASSIFY_SENTENCES = 60
+
+
+class _Words:
+    """A case-insensitive keyword pattern, matched on lowercased text.
+
+    Python's ``re.I`` makes long keyword alternations several times slower;
+    the patterns are written in lower case and run case-sensitively on
+    ``text.lower()``. When lowercasing changes the length (a dotted capital
+    I), positions would shift, so the ``re.I`` form reads the text instead.
+    """
+
+    def __init__(self, pattern: str) -> None:
+        self.lower = re.compile(pattern)
+        self.fold = re.compile(pattern, re.I)
+
+    def search(self, text: str) -> re.Match[str] | None:
+        lowered = text.lower()
+        return self.lower.search(lowered) if len(lowered) == len(text) else self.fold.search(text)
+
+    def spans(self, text: str) -> Iterable[str]:
+        """The matched parts of ``text``, in its own letter case."""
+        lowered = text.lower()
+        if len(lowered) != len(text):
+            yield from (m.group(0) for m in self.fold.finditer(text))
+            return
+        yield from (text[m.start() : m.end()] for m in self.lower.finditer(lowered))
+
+    def findall(self, text: str) -> list[Any]:
+        lowered = text.lower()
+        return self.lower.findall(lowered) if len(lowered) == len(text) else self.fold.findall(text)
+
 
 _EMOJI = re.compile(
     "[\U0001f000-\U0001faff\U00002600-\U000027bf\U00002b00-\U00002bff\U00002300-\U000023ff"
@@ -74,7 +111,7 @@ _FILLER_WORDS = frozenset(
     oui d'accord cordialement
     """.split()
 )
-_BOILERPLATE = re.compile(
+_BOILERPLATE = _Words(
     r"thanks? (?:you )?(?:so much |very much |a lot )?for (?:reaching out|contacting|getting in touch"
     r"|your (?:patience|message|email|reply|quick reply|understanding|time)|waiting|writing|the update"
     r"|the info(?:rmation)?|letting us know|getting back)"
@@ -87,21 +124,21 @@ _BOILERPLATE = re.compile(
     r"|how can i help|how may i help|my name is \w+ (?:and|from)"
     r"|danke für (?:ihre|deine) (?:geduld|nachricht)|gracias por (?:su|tu) (?:paciencia|mensaje)"
     r"|merci pour votre (?:patience|message)",
-    re.I,
 )
-_PROBLEM = re.compile(
+_PROBLEM = _Words(
     r"can'?t|cannot|can not|couldn'?t|unable|not able|won'?t|doesn'?t|does not|didn'?t|did not"
     r"|isn'?t|aren'?t|wasn'?t|hasn'?t|haven'?t|\bnot\b|stopped|broken|fail\w*|errors?\b|issue"
     r"|problem|wrong|missing|never|locked|blocked|declined|rejected|denied|charged|double|twice"
     r"|overcharged|refund|crash\w*|bug|stuck|delay\w*|late\b|lost|incorrect|expired|timed? ?out"
-    r"|outage|down\b|urgent"
+    r"|outage|down\b|urgent|no longer|anymore|any more|nicht mehr|ya no\b|ne \w+ plus\b"
     r"|\bnicht\b|\bkein\w*|fehler|gesperrt|falsch|fehlt|doppelt|abgebucht"
     r"|\bno (?:puedo|funciona|me|he|ha|lleg|aparece)|problema|bloquead[oa]|cobrad[oa]|cobro"
     r"|dos veces|incorrect[oa]|reembolso|todav[ií]a no"
-    r"|ne fonctionne pas|ne marche pas|impossible|erreur|problème|bloqué|pas reçu|remboursement",
-    re.I,
+    r"|ne fonctionne pas|ne marche pas|impossible|erreur|problème|bloqué|pas reçu|remboursement"
+    r"|\bne\b[^.]{0,30}\bpas\b|\bn'[^.]{0,30}\bpas\b|\baucune?\b|\brien reçu|hängt|steckt|verspätet"
+    r"|nicht angekommen|ning[uú]na?\b|nadie|fallan?\b",
 )
-_TRIED = re.compile(
+_TRIED = _Words(
     r"\btr(?:ied|ying)\b|\bre-?(?:start|boot|install)ed\b|incognito|private (?:window|mode)"
     r"|clear(?:ed|ing) (?:the |my |all )?(?:cache|cookies|history|browser)"
     r"|(?:another|different|other|second) (?:browser|device|card|phone|computer|network|laptop)"
@@ -111,11 +148,16 @@ _TRIED = re.compile(
     r"|versucht|probiert|neu gestartet|neu installiert|zurückgesetzt|gelöscht"
     r"|intent[ée]|he intentado|prob[ée]\b|reinici[ée]|reinstal[ée]|borr[ée]|ya he"
     r"|essayé|redémarré|réinstallé",
-    re.I,
 )
 # Stack frames add nothing a case needs; the exception line below them does.
 _FRAME = re.compile(r"^(?:File \".*\", line \d+|at [\w$.<>/]+\(.*\)|\^+|~+|\.\.\. \d+ more)")
-_QUOTED_REPLY = re.compile(r"^(?:>|On .{6,100} wrote:$|Am .{6,100} schrieb|El .{6,100} escribió)")
+# The header a mail client puts above the message it quotes: the rest of the message is old text.
+_QUOTE_HEADER = re.compile(
+    r"^(?:On .{6,100} wrote:$|Am .{6,100} schrieb|El .{6,100} escribió|Le .{6,100} a écrit ?:"
+    r"|-{2,} ?(?:Original Message|Ursprüngliche Nachricht|Mensaje original|Message d'origine) ?-{2,}"
+    r"|(?:From|Von|De) ?: .{3,120}$)",
+    re.I,
+)
 _EXCEPTION_LINE = re.compile(
     r"^(?:[\w.]*(?:Error|Exception|Fault|Failure|Panic)\b(?::.*)?|Traceback \(most recent call last\):?"
     r"|(?:Caused by|panic|FATAL|ERROR|Uncaught \w+):? .*)$"
@@ -139,26 +181,41 @@ _HTTP_STATUS = re.compile(
     re.I,
 )
 _QUOTED = re.compile(r"\"([^\"\n]{4,160})\"|“([^”\n]{4,160})”|„([^“”\n]{4,160})[“”]|«\s?([^»\n]{4,160})\s?»")
-_ERROR_HINT = re.compile(
+_ERROR_HINT = _Words(
     r"error|fail|says?|said|shows?|message|displays?|get(?:ting)?|declined|denied|invalid|exception"
     r"|fehler|meldung|zeigt|mensaje|dice|aparece|erreur|affiche",
-    re.I,
 )
 _AMOUNT = re.compile(
     r"(?:(?:US|CA|AU|NZ|HK)?[$€£¥₹]|\b(?:EUR|USD|GBP|CHF)\s?)\d+(?:[,.']\d{3})*(?:[.,]\d{1,2})?\b"
     r"|\b\d+(?:[,.']\d{3})*(?:[.,]\d{1,2})?\s?(?:[€$£]|(?:EUR|USD|GBP|CHF|dollars?|euros?)\b)",
     re.I,
 )
+_REFERENCE_WORDS = (
+    r"order|invoice|account|acct|ticket|case|transaction|payment|tracking|shipment|parcel"
+    r"|package|booking|reservation|subscription|customer|contract|refund|reference|ref|licen[cs]e"
+    r"|request|trace|petici[oó]n|solicitud|seguimiento|suivi|requête|referencia|référence|anfrage"
+    r"|bestellung|bestellnummer|auftrag|rechnung|rechnungsnummer|kundennummer|konto|sendung"
+    r"|sendungsnummer|pedido|factura|cuenta|env[ií]o|commande|facture|compte"
+)
 _REFERENCE = re.compile(
     r"\b[A-Z]{2,6}-\d[A-Z0-9-]{2,}\b"
     r"|#\d{3,}\b"
-    r"|\b(?:order|invoice|account|acct|ticket|case|transaction|payment|tracking|shipment|parcel"
-    r"|package|booking|reservation|subscription|customer|contract|refund|reference|ref|licen[cs]e"
-    r"|request|trace"
-    r"|bestellung|bestellnummer|auftrag|rechnung|rechnungsnummer|kundennummer|konto|sendung"
-    r"|sendungsnummer|pedido|factura|cuenta|env[ií]o|commande|facture|compte)"
+    rf"|\b(?:{_REFERENCE_WORDS})\b"
     r"(?:\s+(?:no\.?|nr\.?|number|num\.?|id|n[º°o]\.?|#|code|número|nummer|numéro)){0,2}"
     r"(?:\s+(?:is|was|ist|es|est|de))?\s*[:#]?\s*(#?[A-Z0-9][\w-]{3,})",
+    re.I,
+)
+# Cheap tests that tell when a fact pattern cannot match, so most sentences skip the slow ones.
+_REFERENCE_HINT = _Words(rf"[a-z]-\d|#\d|{_REFERENCE_WORDS}")
+_AMOUNT_HINT = _Words(r"[$€£¥₹]|eur|usd|gbp|chf|dollar")
+_NUMBER_HINT = re.compile(r"\d[-./]\d|\bv\d", re.I)
+# Ids without a keyword in front: ``req_5c0e9a11``, tracking numbers such as ``1Z999AA10123456784``.
+_BARE_ID = re.compile(r"\b(?:[a-z]{2,8}_(?=[a-z]*\d)[A-Za-z0-9]{6,}|(?=[A-Z]*\d)(?=\d*[A-Z]?)[A-Z0-9]{10,})\b")
+# Names that identify a workspace or user without a digit: "workspace acme-sales", "username mpatel".
+_NAMED_ID = re.compile(
+    r"\b(?:workspace|tenant|org(?:anization)?|subdomain|username|user name|espace|espacio|arbeitsbereich"
+    r"|benutzername|usuario|identifiant)(?:\s+(?:is|est|es|ist|id|name))?\s*[:=]?\s+"
+    r"([a-z0-9]+(?:[-_.][a-z0-9]+)+)\b",
     re.I,
 )
 _STATUS_CODE = re.compile(r"\b[1-5]\d\d\b")
@@ -170,13 +227,18 @@ _CLAUSE_BREAK = re.compile(
 # Words a cut title must not end on ("…for every customer with").
 _DANGLING = re.compile(
     r"(?:\s+(?:a|an|the|and|or|of|to|for|with|in|on|at|by|from|my|our|your|is|are|was|were|that"
-    r"|which|und|oder|mit|der|die|das|ein|eine|y|o|con|de|el|la|los|las|un|una|et|ou|avec|le|les))+$",
+    r"|which|instead|und|oder|mit|der|die|das|ein|eine|y|o|con|de|el|la|los|las|un|una|me|se|te|nos|le|lo"
+    r"|et|ou|avec|les|mich|sich|mir|uns))+$",
     re.I,
 )
 # Brackets and quotes a cut must not leave open: each opener with the marks
 # that close it. German „…“ closes with the mark English opens with.
 _CLOSERS = {"(": ")", "[": "]", "«": "»", "„": "“”", "“": "”", '"': '"'}
 _CLOSING = frozenset("".join(_CLOSERS.values()))
+_QUOTE_MARKS = ('"', "“", "„", "«")
+_DIGIT = re.compile(r"\d")
+# A named id joins its parts: "acme-sales", "carmen.ruiz", "tienda_luna".
+_ID_JOIN = re.compile(r"[a-z0-9][-_.][a-z0-9]")
 _ELLIPSIS = "…"
 _LINK_VERB = re.compile(r"\s+(?:is|was|ist|es|est)\b", re.I)
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
@@ -188,22 +250,145 @@ _LEADING_FILLER = re.compile(
 )
 
 
+_MONTHS = (
+    r"jan(?:uary|uar|vier)?|feb(?:ruary|ruar)?|février|mar(?:ch|s)?|märz|apr(?:il)?|avril|may|mai"
+    r"|june?|juni|juin|july?|juli|juillet|aug(?:ust)?|août|sept?(?:ember|embre)?|oct(?:ober)?|okt(?:ober)?"
+    r"|octobre|nov(?:ember|embre)?|dec(?:ember)?|dez(?:ember)?|décembre|enero|febrero|marzo|abril|mayo"
+    r"|junio|julio|agosto|septiembre|octubre|noviembre|diciembre"
+)
+_MONTH_HINT = _Words(rf"\d\.?\s+(?:de\s+)?(?:{_MONTHS})|(?:{_MONTHS})\.?\s+\d")
+_DATE = _Words(
+    rf"\b(?:\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}[./]\d{{1,2}}[./]\d{{2,4}}"
+    rf"|\d{{1,2}}\.?(?:\s+de)?\s+(?:{_MONTHS})\b\.?(?:\s+(?:de\s+)?\d{{4}})?"
+    rf"|(?:{_MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?\b(?:,?\s+\d{{4}})?)",
+)
+_VERSION = re.compile(
+    r"\b(?:v|version|versión|release|build|iOS|Android|Windows|macOS|Chrome|Firefox|Safari)"
+    r"\s?\d+(?:\.\d+)+[a-z]?\b|\bv\d+\b|(?<![\d.])\d+\.\d+\.\d{1,3}(?!\.?\d)",
+    re.I,
+)
+# A customer's request: "Please refund…", "Can you…", "Bitte…", "¿Pueden…?", "Pourriez-vous…".
+_ASK = _Words(
+    r"^(?:please|pls|kindly|can you|could you|would you|can someone|i need|we need|i want|we want"
+    r"|i would like|i'd like|we would like|we'd like|how (?:can|do) (?:i|we))\b"
+    r"|\bplease (?:refund|cancel|send|fix|reset|unlock|check|tell|advise|confirm|update|change|remove"
+    r"|delete|add|ship|resend|let|restore|reactivate|correct|credit|investigate|escalate|re-?issue)\b"
+    r"|\b(?:bitte|können sie|könnten sie|könnt ihr|ich möchte|ich brauche|wir brauchen|wir möchten"
+    r"|por favor|pueden|podrían|podría|necesito|necesitamos|quiero|quisiera|pouvez-vous|pourriez-vous"
+    r"|merci de|je voudrais|nous voudrions|j'aimerais|je souhaite|s'il vous pla[iî]t)\b",
+)
+_FIRST_PERSON = re.compile(
+    r"^(?:(?:i|we)(?:'m|'ve|'d)?\b|ich\b|wir\b|yo\b|nosotros\b|je\b|j'|nous\b)"
+    r"(?:\s*(?:just|also|still|now|recently|again|really|already|have been|has been|had been|was|were"
+    r"|am|are|got|wurde|wurden|bin|sind|habe|haben|ai été|ai|suis|avons été|sommes|he sido|fui)\b)*\s*"
+    r"|^(?:my|our|me|us|mein(?:e[nmrs]?)?|unser(?:e[nmrs]?)?|mi|mis|me|nos|nuestr[oa]s?|mon|ma|mes|notre"
+    r"|nos|moi)\s+",
+    re.I,
+)
+#: Titles at most this long read as a topic; ``TITLE_MAX_LENGTH`` is the hard limit.
+TITLE_PREFERRED_LENGTH = 60
+# "I got a new phone and now my codes are rejected": the part after "and now" is the issue.
+_CONSEQUENCE = re.compile(
+    r"^.{6,100}?\s(?:and|but|und|y|pero|et|mais)\s+(?:now|since then|jetzt|nun|seitdem|ahora|desde entonces"
+    r"|maintenant|depuis)\b[\s,]*",
+    re.I,
+)
+_ASIDE = re.compile(r"\s*\([^()]*\)")
+# Weaker breaks for a title with no clause break in reach: "… on January 12 and were charged …".
+_AND_BREAK = re.compile(r"\s(?:and|but|und|aber|y|pero|et|mais)\s", re.I)
+_TITLE_FILLER = re.compile(r"^(?:please|pls|kindly|bitte|por favor|svp)\b[\s,:!.-]*", re.I)
+
+# Keywords for the suggested type and priority; a word in the problem counts twice.
+_TYPE_WORDS = {
+    CaseType.BILLING: _Words(
+        r"invoice|billing|billed|charged?\b|charges|refund|payment|paid\b|\bpay\b|credit card|\bcard\b"
+        r"|subscription|renewal|receipt|\bvat\b|price|overcharg|debit|\bplan\b"
+        r"|rechnung|abgebucht|belast|zahlung|bezahlt|erstatt|gutschrift|abo\b|abonnement|lastschrift"
+        r"|factura|cobr|reembolso|\bpago|tarjeta|suscripci|cargo|facture|rembours|prélev|paiement|payé"
+        r"|carte bancaire|débit",
+    ),
+    CaseType.ACCESS: _Words(
+        r"log ?in\b|logg(?:ed|ing) (?:in|out)|sign(?:ed|ing)? ?in\b|password|passwort|kennwort|\bsso\b|saml"
+        r"|okta|azure ad|entra|2fa|two-factor|mfa|one-time code|locked out|account (?:is |was |has been )?"
+        r"(?:locked|blocked|disabled|suspended)|reset link|permission|access denied|unauthori[sz]ed"
+        r"|anmeld|einlogg|gesperrt|zugang|zugriff|iniciar sesi[oó]n|contraseña|acceso|bloquead"
+        r"|se connecter|connexion|mot de passe|identifiant|bloqué",
+    ),
+    CaseType.TECHNICAL: _Words(
+        r"error|exception|crash|timeout|timed out|time-out|\bbug\b|fails?\b|failed|failing|broken"
+        r"|\bapi\b|\bsync|upload|export|import|\b5\d\d\b|traceback|stack ?trace|not working|stopped working"
+        r"|slow|freez|fehler|stürzt|absturz|funktioniert nicht|hängt|falla|fallo|no funciona|se cierra"
+        r"|erreur|plant|ne fonctionne pas|ne marche pas|bogue",
+    ),
+    CaseType.GENERAL: _Words(
+        r"shipping|shipment|shipped|deliver|parcel|package|tracking|courier|carrier|arrived|dhl|ups\b"
+        r"|fedex|versand|lieferung|geliefert|paket|sendung|envío|envio|paquete|entrega|llegado|seguimiento"
+        r"|livraison|livré|colis|expédi|suivi",
+    ),
+}
+# Priority: many affected or an outage counts 2, a deadline or an urgent word 1; 3 is urgent, 1 high.
+_WIDE_WORDS = _Words(
+    r"outage|\bis down\b|\bare down\b|(?:site|app|service|server|system|platform|api|shop) (?:is |went )?down\b"
+    r"|production (?:is )?(?:down|stopped)|everyone|everybody|every (?:user|customer|one|driver|agent)"
+    r"|all (?:of )?(?:our |my |the )?(?:users|customers|drivers|staff|employees|agents|stores|clients|teams)"
+    r"|whole (?:team|company)|nobody can|no one can|losing (?:sales|money|orders|customers)"
+    r"|\b\d[\d,.]{1,}\s+(?:users|customers|clients|drivers|employees|utilisateurs|usuarios|clientes|nutzer"
+    r"|benutzer|kunden|mitarbeiter)|aucun(?:e)? (?:de |d')?(?:nos |des )?\w+ ne peu|ning[uú]n (?:cliente|usuario)"
+    r"|alle (?:unsere[n]? )?(?:nutzer|kunden|mitarbeiter)|niemand kann|ausfall|komplett down"
+    r"|todos (?:los |nuestros )?(?:usuarios|clientes|empleados)|nadie puede|caída"
+    r"|tous (?:les |nos )?(?:utilisateurs|clients|employés)|personne ne peut|panne",
+)
+_DEADLINE_WORDS = _Words(
+    r"deadline|\bis due\b|due (?:today|tomorrow)|by tomorrow|before tomorrow"
+    r"|end of (?:the )?(?:day|month|quarter)|by (?:monday|tuesday"
+    r"|wednesday|thursday|friday)|frist|bis morgen|monatsabschluss|plazo|para mañana|antes de mañana"
+    r"|date limite|avant demain|échéance",
+)
+_URGENT_WORDS = _Words(r"urgent|asap|emergency|critical|dringend|sofort|unbedingt|urgente|cuanto antes|au plus vite")
+# An explicit "access denied" names an access case even when other words are about invoices.
+_ACCESS_DENIED = _Words(
+    r"access denied|permission|forbidden|\b403\b|zugriff verweigert|berechtigung|acceso denegado"
+    r"|sin permiso|accès refusé|autorisation",
+)
+
+
 @dataclass(frozen=True)
 class _Sentence:
-    """One sentence of the thread with what the rules found in it."""
+    """One sentence of the thread; what the rules find in it is worked out when first asked.
+
+    A 500-message thread has thousands of sentences, but the problem is
+    looked for only among the first customer ones and "Tried" stops at two:
+    the rules run only where an answer is needed.
+    """
 
     index: int
     message: int
     customer: bool
     text: str
-    problem: bool
-    tried: bool
-    errors: tuple[str, ...]
-    facts: tuple[str, ...]
+
+    @cached_property
+    def problem(self) -> bool:
+        return bool(_PROBLEM.search(self.text))
+
+    @cached_property
+    def tried(self) -> bool:
+        return self.customer and bool(_TRIED.search(self.text))
+
+    @cached_property
+    def asks(self) -> bool:
+        return self.customer and bool(_ASK.search(self.text))
+
+    @cached_property
+    def errors(self) -> tuple[str, ...]:
+        return tuple(_errors_in(self.text))
+
+    @cached_property
+    def facts(self) -> tuple[str, ...]:
+        return tuple(_facts_in(self.text)) if _may_hold_facts(self.text) else ()
 
 
 class OfflineSummarizer:
-    """Extractive title and summary, the same for the same messages every time."""
+    """Extractive title, summary, type and priority, the same for the same messages every time."""
 
     source = "offline"
 
@@ -213,17 +398,18 @@ class OfflineSummarizer:
         if not sentences:
             had_text = any(_normalize(m.text) for m in messages)
             return Suggestion(EMPTY_TITLE, NOTHING_SAID if had_text else EMPTY_SUMMARY, self.source)
+        case_type, priority = _classify(sentences)
         problem = _problem(sentences)
-        summary = "\n".join(_summary_lines(sentences, problem, len(messages)))
+        summary = "\n".join(_summary_lines(sentences, problem))
         length = sum(len(m.text or "") for m in messages)
         if len(summary) >= length:
             # Labels would make a very short thread longer; its own sentences
             # are the summary, whole, one a line. They never need more room
             # than the messages plus one break between two messages, so no
             # word is lost; the cut below is only a guard.
-            summary = "\n".join(s.text for s in sentences)
+            summary = "\n".join(_capitalize(s.text) for s in sentences)
             summary = _cut(summary, length + len(messages) - 1)
-        return Suggestion(_title(problem, sentences), summary, self.source)
+        return Suggestion(_title(problem, sentences), summary, self.source, case_type, priority)
 
 
 def _normalize(text: str) -> str:
@@ -238,25 +424,18 @@ def _sentences(messages: Sequence[SummaryInput]) -> Iterable[_Sentence]:
     for number, message in enumerate(messages):
         customer = (message.author_role or "").strip().lower() not in SUPPORT_ROLES
         for text in _message_sentences(_normalize(message.text)):
-            yield _Sentence(
-                index=index,
-                message=number,
-                customer=customer,
-                text=text,
-                problem=bool(_PROBLEM.search(text)),
-                tried=customer and bool(_TRIED.search(text)),
-                errors=tuple(_errors_in(text)),
-                facts=tuple(_facts_in(text)),
-            )
+            yield _Sentence(index=index, message=number, customer=customer, text=text)
             index += 1
 
 
 def _message_sentences(text: str) -> Iterable[str]:
     """Split one message into sentences, skipping quoted replies, stack frames and filler."""
     after_frame = False
-    for line in text.split("\n"):
-        if _QUOTED_REPLY.match(line):
+    for number, line in enumerate(text.split("\n")):
+        if line.startswith(">"):
             continue
+        if number and _QUOTE_HEADER.match(line):
+            return
         if _FRAME.match(line):
             after_frame = True
             continue
@@ -274,7 +453,8 @@ def _message_sentences(text: str) -> Iterable[str]:
 
 def _is_filler(text: str) -> bool:
     """True for greetings, sign-offs, "any update?" and agent boilerplate without facts."""
-    if any(c.isdigit() for c in text) or _ERROR_CODE.search(text) or _AMOUNT.search(text):
+    # An amount has a digit: the digit test covers it.
+    if _DIGIT.search(text) or _ERROR_CODE.search(text):
         return False
     words = _WORD.findall(text.lower())
     if (
@@ -291,9 +471,16 @@ def _errors_in(text: str) -> Iterable[str]:
         if not text.startswith("Traceback"):
             yield _cut(text, 120)
         return
-    yield from (m.group(0) for m in _ERROR_CODE.finditer(text))
-    yield from (m.group(0) for m in _HTTP_STATUS.finditer(text))
-    yield from (m.group(0) for m in _EXCEPTION_IN_TEXT.finditer(text))
+    # Cheap tests first: most sentences hold no code, number, exception or quote at all.
+    if "_" in text or "0x" in text or "E" in text:
+        yield from (m.group(0) for m in _ERROR_CODE.finditer(text))
+    digits = bool(_DIGIT.search(text))
+    if digits:
+        yield from (m.group(0) for m in _HTTP_STATUS.finditer(text))
+    if "Error" in text or "Exception" in text:
+        yield from (m.group(0) for m in _EXCEPTION_IN_TEXT.finditer(text))
+    if not any(mark in text for mark in _QUOTE_MARKS):
+        return
     hint = _ERROR_HINT.search(text)
     for match in _QUOTED.finditer(text):
         quoted = next(group for group in match.groups() if group).strip()
@@ -305,12 +492,33 @@ def _errors_in(text: str) -> Iterable[str]:
             yield f'"{quoted}"'
 
 
+def _may_hold_facts(text: str) -> bool:
+    """Facts have a digit, an ``@`` or a named id; the rules need not read a sentence with none."""
+    return (
+        "@" in text
+        or bool(_DIGIT.search(text))
+        or (bool(_ID_JOIN.search(text)) and bool(_NAMED_ID.search(text)))
+    )
+
+
 def _facts_in(text: str) -> Iterable[str]:
-    for match in _REFERENCE.finditer(text):
-        if any(c.isdigit() for c in match.group(1) or match.group(0)):
-            yield _LINK_VERB.sub("", match.group(0).strip(), count=1)
-    yield from (m.group(0).strip() for m in _AMOUNT.finditer(text))
-    yield from (m.group(0) for m in _EMAIL.finditer(text))
+    if "@" in text:
+        yield from (m.group(0) for m in _EMAIL.finditer(text))
+    if _ID_JOIN.search(text):
+        yield from (m.group(1) for m in _NAMED_ID.finditer(text))
+    if not bool(_DIGIT.search(text)):
+        return
+    yield from (m.group(0) for m in _BARE_ID.finditer(text))
+    if _REFERENCE_HINT.search(text):
+        for match in _REFERENCE.finditer(text):
+            if _DIGIT.search(match.group(1) or match.group(0)):
+                yield _LINK_VERB.sub("", match.group(0).strip(), count=1)
+    if _AMOUNT_HINT.search(text):
+        yield from (m.group(0).strip() for m in _AMOUNT.finditer(text))
+    if _NUMBER_HINT.search(text):
+        yield from (m.group(0) for m in _VERSION.finditer(text))
+    if _NUMBER_HINT.search(text) or _MONTH_HINT.search(text):
+        yield from (date.rstrip(".") for date in _DATE.spans(text))
 
 
 def _problem(sentences: list[_Sentence]) -> list[_Sentence]:
@@ -347,30 +555,46 @@ def _problem(sentences: list[_Sentence]) -> list[_Sentence]:
     return chosen
 
 
-def _summary_lines(sentences: list[_Sentence], problem: list[_Sentence], count: int) -> list[str]:
-    """Problem, error, tried, latest state and details, each line only when it adds something."""
+def _summary_lines(sentences: list[_Sentence], problem: list[_Sentence]) -> list[str]:
+    """Problem, details, tried, and asked or next step, each line only when the messages hold it."""
     lines = [_line("Problem", [s.text for s in problem])]
-
-    errors = _unique(e for s in sentences for e in s.errors if e not in lines[0])
-    errors = [e for e in errors if not any(e != other and e in other for other in errors)]
-    if errors:
-        lines.append(_line("Error", errors[:_MAX_ERRORS], "; ", limit=400))
-
     said = {s.text for s in problem}
-    tried = _unique(s.text for s in sentences if s.tried and s.text not in said)[:_MAX_TRIED]
-    if tried:
-        said.update(tried)
-        lines.append(_line("Tried", tried))
 
-    latest = sentences[-1]
-    if count > 2 and latest.text not in said and latest.message != problem[0].message:
-        lines.append(_line(f"Latest ({'customer' if latest.customer else 'agent'})", [latest.text]))
+    tried = _first(_MAX_TRIED, (s.text for s in sentences if s.customer and s.text not in said and s.tried))
+    said.update(tried)
+    asked = _first(1, (s.text for s in sentences if s.customer and s.text not in said and s.asks))
+    said.update(asked)
+    next_step = _next_step(sentences, problem, said)
 
-    written = "\n".join(lines)
-    details = [f for f in _unique(f for s in sentences for f in s.facts) if _core(f) not in written]
+    later = [
+        _line(label, items)
+        for label, items in (("Tried", tried), ("Asked", asked), ("Next step", next_step))
+        if items
+    ]
+    # A fact a line already shows verbatim is not repeated; one cut off a long line is.
+    written = "\n".join([lines[0], *later])
+    errors = _unique(e for s in sentences for e in s.errors if e not in written)
+    errors = [e for e in errors if not any(e != other and e in other for other in errors)]
+    facts = [f for f in _unique(f for s in sentences for f in s.facts) if _core(f) not in written]
+    facts = [f for f in facts if not any(f != other and f in other for other in [*errors, *facts])]
+    details = [*errors[:_MAX_ERRORS], *facts[:_MAX_DETAILS]]
     if details:
-        lines.append(_line("Details", details[:_MAX_DETAILS], ", ", limit=400))
-    return lines
+        lines.append(_line("Details", details, "; ", limit=400))
+    return lines + later
+
+
+def _next_step(sentences: list[_Sentence], problem: list[_Sentence], said: set[str]) -> list[str]:
+    """The support side's latest word after the problem: what it did or asks the customer to do."""
+    after = [s for s in sentences if not s.customer and s.message > problem[0].message]
+    if not after:
+        return []
+    last = [s for s in after if s.message == after[-1].message and s.text not in said]
+    if not last:
+        return []
+    # A closing question ("could you try again?") comes with the statement before it.
+    if last[-1].text.endswith("?") and len(last) > 1:
+        return [last[-2].text, last[-1].text]
+    return [last[-1].text]
 
 
 def _line(label: str, items: Sequence[str], separator: str = " ", limit: int = _LINE_LIMIT) -> str:
@@ -420,18 +644,71 @@ def _core(fact: str) -> str:
     return match.group(1).lstrip("#") if match and match.group(1) else fact
 
 
+def _first(count: int, items: Iterable[str]) -> list[str]:
+    """The first ``count`` different items, reading no further than needed."""
+    found: list[str] = []
+    for item in items:
+        if item and item not in found:
+            found.append(item)
+            if len(found) == count:
+                break
+    return found
+
+
 def _unique(items: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(item for item in items if item))
 
 
 def _title(problem: list[_Sentence], sentences: list[_Sentence]) -> str:
-    """Name the issue: the problem sentence, plus the main error code or reference if it fits."""
-    text = _capitalize(_LEADING_FILLER.sub("", problem[0].text).rstrip(" .!,;:") or problem[0].text)
-    title = _shorten(text, TITLE_MAX_LENGTH)
+    """Name the issue as a short topic phrase, with the main error code or reference if it fits.
+
+    The problem sentence loses its leading filler and its first-person opening
+    ("I was charged twice…" -> "Charged twice…"), then is cut at a clause break
+    to about ``TITLE_PREFERRED_LENGTH`` characters, never inside a word.
+    """
+    text = _topic(problem[0].text) or problem[0].text
     tag, found = _title_tag(problem, sentences)
-    if not tag or len(tag) > 30 or found.lower() in title.lower():
-        return title
-    return f"{_shorten(text, TITLE_MAX_LENGTH - len(tag) - 3)} ({tag})"
+    if not tag or len(tag) > 30 or found.lower() in text.lower():
+        title = _topic_cut(text, TITLE_PREFERRED_LENGTH, TITLE_MAX_LENGTH)
+        if not found or found.lower() in title.lower() or len(tag) > 30:
+            return title
+    extra = len(tag) + 3
+    return f"{_topic_cut(text, max(TITLE_PREFERRED_LENGTH - extra, 30), TITLE_MAX_LENGTH - extra)} ({tag})"
+
+
+def _topic_cut(text: str, preferred: int, limit: int) -> str:
+    """``text`` cut at a clause break within ``preferred``; else whole within ``limit``; else shortened."""
+    if len(text) <= preferred:
+        return text
+    # Asides in brackets go first: a cut must not land inside "(two shelves, €1,280.00)".
+    text = _ASIDE.sub("", text) if "(" in text else text
+    if len(text) <= preferred:
+        return text
+    for breaker in (_CLAUSE_BREAK, _AND_BREAK):
+        breaks = [m.start() for m in breaker.finditer(text[: preferred + 1] + " ") if m.start() >= 15]
+        if breaks:
+            cut = _DANGLING.sub("", _close(text[: breaks[-1]], 0).rstrip(" ,;:-–—"))
+            if len(cut) >= 15:
+                return cut
+    return text if len(text) <= limit else _shorten(text, limit)
+
+
+def _topic(text: str) -> str:
+    """``text`` without leading filler, greeting words or a first-person opening, capitalized."""
+    text = _LEADING_FILLER.sub("", text)
+    consequence = _CONSEQUENCE.match(text)
+    if consequence and len(text) - consequence.end() >= 15:
+        text = text[consequence.end() :]
+    for _ in range(3):
+        shorter = _FIRST_PERSON.sub("", _TITLE_FILLER.sub("", text), count=1)
+        if shorter == text:
+            break
+        text = shorter
+    text = text.rstrip(" .!,;:")
+    first = text.split(" ", 1)[0]
+    if first[:1].islower() and first.replace("'", "").replace("’", "").isalpha():
+        return first[0].upper() + text[1:]
+    return text
 
 
 def _title_tag(problem: list[_Sentence], sentences: list[_Sentence]) -> tuple[str, str]:
@@ -450,8 +727,14 @@ def _title_tag(problem: list[_Sentence], sentences: list[_Sentence]) -> tuple[st
                 return (f"HTTP {number.group(0)}" if number and len(found) > 12 else found), found
             if name := _EXCEPTION_NAME.match(error):
                 return name.group(1), name.group(1)
-    references = [_core(f) for s in problem for f in s.facts if _REFERENCE.fullmatch(f)]
-    return (references[0], references[0]) if references else ("", "")
+    # A reference in the problem, else one the same message gives (an invoice or order number).
+    first = problem[0].message
+    nearby = [s for s in sentences if s.message == first and s.customer == problem[0].customer]
+    for pool in (problem, nearby):
+        references = [_core(f) for s in pool for f in s.facts if _REFERENCE.fullmatch(f)]
+        if references:
+            return references[0], references[0]
+    return "", ""
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -499,3 +782,29 @@ def _unclosed(text: str) -> int:
                     del open_at[depth:]
                     break
     return open_at[0] if open_at else -1
+
+
+def _classify(sentences: list[_Sentence]) -> tuple[str, str]:
+    """The suggested case type and priority, from keywords in what the customer wrote.
+
+    Each type's words are counted, those in the first customer message twice;
+    the most counted type wins, General without any. Shipping words count for
+    General, so a parcel that "failed" delivery is not a technical case.
+    """
+    # What the customer says first names the case; a long thread's later turns add little.
+    pool = ([s for s in sentences if s.customer] or sentences)[:_CLASSIFY_SENTENCES]
+    first = pool[0].message
+    text = "\n".join(s.text for s in pool)
+    opening = "\n".join(s.text for s in pool if s.message == first)
+    scores = {
+        case_type: len(words.findall(text)) + len(words.findall(opening))
+        for case_type, words in _TYPE_WORDS.items()
+    }
+    scores[CaseType.ACCESS] += 3 * len(_ACCESS_DENIED.findall(text))
+    case_type = max(scores, key=lambda t: (scores[t], -list(_TYPE_WORDS).index(t)))
+    if scores[case_type] == 0:
+        case_type = CaseType.GENERAL
+    weight = 2 * bool(_WIDE_WORDS.search(text)) + bool(_DEADLINE_WORDS.search(text))
+    weight += bool(_URGENT_WORDS.search(text))
+    priority = Priority.URGENT if weight >= 3 else Priority.HIGH if weight >= 1 else Priority.MEDIUM
+    return case_type.value, priority.value

@@ -13,7 +13,10 @@
 // buttons in the action bar and items in the context menu; they are read from the panel each
 // time, so they follow every change the fragments bring.
 // Keyboard: focus a message, press the context-menu key, Shift+F10 or Enter, then Enter
-// on "Select message"; Escape clears the selection; the dialogs trap focus.
+// on "Select message"; Escape clears the selection; the dialogs trap focus. Unless the page's
+// <meta name="kroncases-shortcuts" content="off"> (KRONCASES_SHORTCUTS = False) says no, the thread
+// is one Tab stop (a roving tabindex) and j/k move, x selects, c creates a case, ? lists the keys;
+// no letter acts while a field or a dialog other than that list has the keyboard.
 (() => {
   "use strict";
 
@@ -32,7 +35,8 @@
 
   // -- links into the thread and the panel (also useful on pages without the root) --
 
-  function revealHash() {
+  /** Show what the URL's #fragment names; ``focus``: also move the keyboard there (a followed link). */
+  function revealHash(focus = false) {
     const id = decodeURIComponent(location.hash.slice(1));
     if (!id) return;
     const messageMatch = /^kc-message-(.+)$/.exec(id);
@@ -49,14 +53,29 @@
     const target = document.getElementById(id);
     if (target && target.matches("details.kc-case")) {
       target.open = true;
+      // The host shows the panel if it keeps it hidden (a drawer, a closed sidebar) before focus moves.
+      if (focus) target.dispatchEvent(new CustomEvent("kroncases:reveal", { bubbles: true }));
       target.scrollIntoView({ block: "nearest" });
+      const summary = $("summary", target);
+      const focusSummary = () => { if (summary.getClientRects().length) summary.focus(); };
+      // A host that shows its panel from its own hashchange listener (run after this one) gets a turn first.
+      if (focus && summary) { if (summary.getClientRects().length) summary.focus(); else setTimeout(focusSummary, 0); }
     }
   }
-  window.addEventListener("hashchange", revealHash);
+  window.addEventListener("hashchange", () => revealHash(true));
+  // A case indicator followed again: the hash does not change, the case still gets the focus (and
+  // the browser's own jump to the same fragment, which would drop focus to <body>, is not made).
+  document.addEventListener("click", (event) => {
+    const link = event.target.closest && event.target.closest("a[data-kc-open-case]");
+    if (link && link.getAttribute("href") === location.hash) {
+      event.preventDefault();
+      revealHash(true);
+    }
+  });
 
   const root = $("[data-kc-root]");
   if (!root) {
-    document.addEventListener("DOMContentLoaded", revealHash);
+    document.addEventListener("DOMContentLoaded", () => revealHash());
     return;
   }
 
@@ -70,6 +89,7 @@
   const caseForm = $("[data-kc-case-form]", root);
   const escalateDialog = $("[data-kc-escalate-dialog]", root);
   const escalateForm = $("[data-kc-escalate-form]", root);
+  const shortcutsDialog = $("[data-kc-shortcuts-dialog]", root);
   const field = (form, name) => $(`[data-kc-field="${name}"]`, form);
 
   /** Selected message ids, in the order they were selected. */
@@ -434,7 +454,8 @@
         return;
       }
     }
-    if (event.key === "Escape" && menu.hidden && !caseDialog.open && !escalateDialog.open && selected.size) {
+    if (event.key === "Escape" && menu.hidden && !caseDialog.open && !escalateDialog.open
+        && !(shortcutsDialog && shortcutsDialog.open) && selected.size) {
       const editing = event.target.closest && event.target.closest("input, textarea, select, [contenteditable]");
       if (!editing) clearSelection();
     }
@@ -458,7 +479,7 @@
     else (messageEls()[0] || document.body).focus();
   }
 
-  [caseDialog, escalateDialog].forEach((dialog) => {
+  [caseDialog, escalateDialog, shortcutsDialog].filter(Boolean).forEach((dialog) => {
     dialog.addEventListener("cancel", (event) => { event.preventDefault(); closeDialog(dialog); });
     dialog.addEventListener("click", (event) => {
       if (event.target.closest("[data-kc-close]")) closeDialog(dialog);
@@ -525,8 +546,9 @@
   // -- the case form -------------------------------------------------------------------------
 
   const titleInput = field(caseForm, "title");
-  // The limit comes from the markup (the server's one constant), never from here.
-  const TITLE_MAX = Number(titleInput && titleInput.getAttribute("maxlength")) || Infinity;
+  // The limit comes from the markup (the server's one constant), never from here. It is said, not
+  // enforced by the field: no maxlength, so a paste is kept whole and the agent shortens it.
+  const TITLE_MAX = Number(titleInput && titleInput.getAttribute("data-kc-max")) || Infinity;
   const summaryInput = field(caseForm, "summary");
   const typeInput = field(caseForm, "case_type");
   const priorityInput = field(caseForm, "priority");
@@ -539,17 +561,44 @@
   let suggestionRun = 0;
   let saving = false;
 
+  // The length as saved: the server trims and collapses whitespace before it counts.
+  const titleLength = () => titleInput.value.split(/\s+/).filter(Boolean).join(" ").length;
+  // The same words as the server's refusal (forms.CaseForm).
+  const titleTooLong = () => {
+    const length = titleLength();
+    return length > TITLE_MAX ? `Shorten the title to ${TITLE_MAX} characters; it has ${length}.` : "";
+  };
+  let titleWasOver = false;
+
   function updateCounter() {
-    const length = titleInput.value.length;
+    const length = titleLength();
+    const tooLong = titleTooLong();
     counter.textContent = `${length}/${TITLE_MAX}`;
-    counter.classList.toggle("kc-counter--near", length >= TITLE_MAX - 10);
-    counter.classList.toggle("kc-counter--full", length >= TITLE_MAX);
+    counter.classList.toggle("kc-counter--near", length >= TITLE_MAX - 10 && length < TITLE_MAX);
+    counter.classList.toggle("kc-counter--full", length === TITLE_MAX);
+    counter.classList.toggle("kc-counter--over", Boolean(tooLong));
+    // Over the limit the message stands at the field (the title's error slot) until it is short enough.
+    const slot = $('[data-kc-error-for="title"]', caseForm);
+    if (tooLong) {
+      slot.textContent = tooLong;
+      slot.hidden = false;
+      slot.dataset.kcLimit = "";
+      titleInput.setAttribute("aria-invalid", "true");
+    } else if (slot.hasAttribute("data-kc-limit")) {
+      slot.textContent = "";
+      slot.hidden = true;
+      delete slot.dataset.kcLimit;
+      titleInput.removeAttribute("aria-invalid");
+    }
+    titleWasOver = Boolean(tooLong);
   }
 
   titleInput.addEventListener("input", () => {
     dirty.title = true;
+    const wasOver = titleWasOver;
     updateCounter();
-    if (titleInput.value.length >= TITLE_MAX) announce(`Title is at the ${TITLE_MAX} character limit.`);
+    if (titleWasOver && !wasOver) announce(titleTooLong());
+    else if (!titleWasOver && titleLength() === TITLE_MAX) announce(`Title is at the ${TITLE_MAX} character limit.`);
   });
   summaryInput.addEventListener("input", () => { dirty.summary = true; });
 
@@ -590,10 +639,24 @@
     suggestStatus.textContent = text;
   }
 
+  // A type or priority the agent chose for this draft is theirs: a suggestion never changes it.
+  [typeInput, priorityInput].forEach((select) => {
+    const touched = () => { select.dataset.kcTouched = draftFor || ""; };
+    select.addEventListener("change", touched);
+    select.addEventListener("input", touched);
+  });
+
+  function applyChoice(select, value) {
+    if (!value || select.dataset.kcTouched === (draftFor || "")) return;
+    if (Array.from(select.options).some((o) => o.value === value)) select.value = value;
+  }
+
   function applySuggestion(run, suggestion, label) {
     if (run !== suggestionRun || !caseDialog.open) return;
     if (!dirty.title && suggestion.title) { titleInput.value = suggestion.title.slice(0, TITLE_MAX); updateCounter(); }
     if (!dirty.summary && suggestion.summary) summaryInput.value = suggestion.summary;
+    applyChoice(typeInput, suggestion.case_type);
+    applyChoice(priorityInput, suggestion.priority);
     setSuggestStatus("done", label);
   }
 
@@ -638,7 +701,8 @@
         suggestion = data.suggestion;
       }
       if (suggestion.status === "done") {
-        applySuggestion(run, suggestion, suggestion.source ? `Suggested by ${suggestion.source}` : "Suggested");
+        const by = suggestion.model || suggestion.source;
+        applySuggestion(run, suggestion, suggestion.source === "offline" ? "Suggested automatically" : by ? `Suggested by ${by}` : "Suggested");
       } else {
         failed(suggestion.error);
       }
@@ -678,6 +742,12 @@
     clearErrors(caseForm);
     if (!titleInput.value.trim()) {
       showErrors(caseForm, { errors: { title: ["Enter a title."] } });
+      return;
+    }
+    const tooLong = titleTooLong();
+    if (tooLong) {
+      showErrors(caseForm, { errors: { title: [tooLong] } });
+      announce(tooLong);
       return;
     }
     saving = true;
@@ -906,6 +976,117 @@
       setBusy(escalateButton, false);
     }
   });
+
+  // -- keyboard shortcuts ------------------------------------------------------------------------
+  // j/k next/previous message, x select, c Create Case, ? the list of keys. The thread is one Tab
+  // stop: the message last focused has tabindex 0, the others -1 (whatever the host wrote). Off
+  // when the host set KRONCASES_SHORTCUTS = False: then no key is read here and no tabindex moves.
+
+  const shortcutsOn = (($('meta[name="kroncases-shortcuts"]') || {}).content || "on") !== "off";
+
+  /** The messages the agent can see, in thread order (a collapsed or hidden one is skipped). */
+  const visibleMessages = () => messageEls().filter((el) => el.getClientRects().length > 0);
+
+  /** Make ``el`` the thread's one Tab stop. */
+  function rove(el) {
+    messageEls().forEach((m) => { m.tabIndex = m === el ? 0 : -1; });
+  }
+
+  /** The message the keyboard is on: the one holding focus, else the thread's Tab stop. */
+  function currentMessage() {
+    const active = document.activeElement;
+    const holding = active && active.closest && active.closest("[data-kc-message]");
+    if (holding) return { el: holding, focused: true };
+    return { el: messageEls().find((m) => m.tabIndex === 0) || null, focused: false };
+  }
+
+  function moveTo(el) {
+    if (!el) return;
+    rove(el);
+    el.focus({ preventScroll: true });
+    el.scrollIntoView({ block: "nearest" });
+  }
+
+  /** j/k: the next or previous visible message; from outside the thread, the Tab stop (the first at load). */
+  function step(by) {
+    const list = visibleMessages();
+    if (!list.length) return;
+    const { el, focused } = currentMessage();
+    const index = el ? list.indexOf(el) : -1;
+    if (!focused || index < 0) { moveTo(index >= 0 ? el : list[0]); return; }
+    moveTo(list[Math.min(list.length - 1, Math.max(0, index + by))]);
+  }
+
+  function toggleFocused() {
+    const { el, focused } = currentMessage();
+    if (!focused) {
+      announce("Move to a message first: j for the next, k for the previous.");
+      return;
+    }
+    if (selected.has(el.dataset.kcMessage)) { deselect(el); return; }
+    if (!select(el)) showToast(`Already logged under Case #${el.dataset.kcCase}`, "info");
+  }
+
+  function createFromSelection() {
+    if (selected.size) { openCaseForm(); return; }
+    announce("Select messages first: x selects the message you are on.");
+    showToast("Select messages first (x)", "info");
+  }
+
+  /** Is the agent typing (a field, an editable region, a listbox)? Then letters are text, not commands. */
+  function typing(target) {
+    if (!target || !target.closest) return false;
+    return Boolean(target.isContentEditable || target.closest("input, textarea, select, [contenteditable]:not([contenteditable='false'])"));
+  }
+
+  /** A dialog of ours or of the host's, other than the shortcut list, has the keyboard. */
+  function otherDialogOpen() {
+    if (!menu.hidden) return true;
+    return $$("dialog[open], [role=dialog], [role=alertdialog]").some((d) => d !== shortcutsDialog
+      && (d.tagName === "DIALOG" ? d.open : d.getClientRects().length > 0 && !d.closest("[hidden]")));
+  }
+
+  function toggleShortcuts() {
+    if (!shortcutsDialog) return;
+    if (shortcutsDialog.open) closeDialog(shortcutsDialog);
+    else openDialog(shortcutsDialog, $("[data-kc-close]", shortcutsDialog));
+  }
+
+  if (shortcutsOn) {
+    hint.textContent = "Press Shift+F10 or Enter for message actions; j and k move, x selects, question mark lists the keys.";
+    const tabStop = messageEls().find((m) => m.matches(":focus")) || messageEls()[0];
+    if (tabStop) rove(tabStop);
+    document.addEventListener("focusin", (event) => {
+      const el = event.target.closest && event.target.closest("[data-kc-message]");
+      if (el && el.tabIndex !== 0) rove(el);
+    });
+
+    document.addEventListener("keydown", (event) => {
+      if (event.defaultPrevented || event.isComposing || event.ctrlKey || event.metaKey || event.altKey) return;
+      if (typing(event.target)) return;
+      if (shortcutsDialog && shortcutsDialog.open) {
+        // The list is open: ? closes it as Esc does; nothing else acts behind it.
+        if (event.key === "?") { event.preventDefault(); toggleShortcuts(); }
+        return;
+      }
+      if (otherDialogOpen()) return;
+      const actions = {
+        j: () => step(1),
+        k: () => step(-1),
+        x: toggleFocused,
+        c: createFromSelection,
+        "?": toggleShortcuts,
+      };
+      // On a message itself, the arrows move too, as in any one-Tab-stop list.
+      const onMessage = event.target.matches && event.target.matches("[data-kc-message]");
+      const key = onMessage ? ({ ArrowDown: "j", ArrowUp: "k" }[event.key] || event.key) : event.key;
+      if (event.shiftKey && key !== event.key) return;
+      const action = actions[key];
+      if (!action || (event.repeat && key !== "j" && key !== "k")) return;
+      event.preventDefault(); // "c" opens the form with focus in the title: the letter must not land there
+      action();
+    });
+  }
 
   root.dataset.kcReady = "";
   revealHash();
