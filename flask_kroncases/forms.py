@@ -57,6 +57,22 @@ class ActionForm(FlaskForm):
     """A button that changes something: nothing but the CSRF token."""
 
 
+class ConfirmForm(ActionForm):
+    """A button whose change cannot be taken back (rotate a secret, delete an endpoint).
+
+    Only a POST that says ``confirm=yes`` acts; any other asks first, on a page
+    of its own, so a stray click, a resent form or a keyboard slip never acts
+    without a second, deliberate press, and no script is needed for it.
+    """
+
+    #: No default: a POST without the field must not count as confirmed. The page renders it with ``value="yes"``.
+    confirm = HiddenField()
+
+    @property
+    def confirmed(self) -> bool:
+        return self.confirm.data == "yes"
+
+
 # -- the case form (agent UI) ------------------------------------------------
 
 

@@ -52,7 +52,7 @@ def test_create_case_accepts_message_keys_and_trims_title(app, cases, desk, ctx)
 
 
 BAD_INPUT = {
-    "81-char title": ({"title": "x" * 81}, "title", "80 characters or fewer (it has 81)"),
+    "81-char title": ({"title": "x" * 81}, "title", "80 characters; it has 81."),
     "blank title": ({"title": "   "}, "title", "Enter a title"),
     "title not text": ({"title": 12}, "title", "Enter a title"),
     "unknown priority": ({"priority": "critical"}, "priority", "Choose one of Low, Medium, High, Urgent"),

@@ -222,3 +222,164 @@ def test_admin_sets_the_url_sends_a_test_event_sees_it_logged_and_redelivers(
             assert response is not None and response.status == 403
         finally:
             agent.close()
+
+
+def test_the_new_secret_has_a_copy_button_that_works_by_keyboard_and_stays_text_without_script(app: Flask) -> None:
+    with browser_on(app) as (browser, page, base_url):
+        page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url)
+        sign_in(page, base_url, "admin@example.com")
+        page.goto(base_url + SETTINGS)
+        page.get_by_label("Endpoint URL").fill("http://127.0.0.1:9/hooks/copy")
+        page.get_by_role("button", name="Save").click()
+        secret = page.get_by_role("textbox", name="Signing secret").input_value()
+        assert secret.startswith("whsec_")
+
+        # Keyboard only: Tab order reaches the button, Enter copies, the live region says so.
+        status = page.locator("[data-kc-copy-status]")
+        expect(status).to_have_attribute("role", "status")
+        expect(status).to_have_text("")
+        copy = page.get_by_role("button", name="Copy secret")
+        expect(copy).to_be_visible()
+        page.get_by_role("textbox", name="Signing secret").focus()
+        page.keyboard.press("Tab")
+        expect(copy).to_be_focused()
+        page.keyboard.press("Enter")
+        expect(status).to_have_text("Copied")
+        assert page.evaluate("navigator.clipboard.readText()") == secret
+        page.evaluate("navigator.clipboard.writeText('')")
+        page.keyboard.press("Space")
+        expect(status).to_have_text("Copied")
+        assert page.evaluate("navigator.clipboard.readText()") == secret
+        screenshot(page, "webhook-settings-copied")
+
+        # The next page shows no secret and so no button.
+        page.get_by_role("button", name="Send test event").click()
+        expect(page.get_by_role("button", name="Copy secret")).to_have_count(0)
+
+        # Without JavaScript the button stays hidden and the secret is plain selectable text.
+        plain = browser.new_context(java_script_enabled=False)
+        try:
+            nojs = plain.new_page()
+            sign_in(nojs, base_url, "admin@example.com")
+            nojs.goto(base_url + SETTINGS + "/new")
+            nojs.get_by_label("Endpoint URL").fill("http://127.0.0.1:9/hooks/no-script")
+            nojs.get_by_role("button", name="Save").click()
+            box = nojs.get_by_role("textbox", name="Signing secret")
+            expect(box).to_have_value(re.compile(r"^whsec_\S{24,}$"))
+            expect(box).to_be_enabled()
+            expect(box).to_have_attribute("readonly", "")
+            expect(nojs.locator("[data-kc-copy]")).to_be_hidden()
+            expect(nojs.get_by_role("button", name="Copy secret")).to_have_count(0)
+        finally:
+            plain.close()
+
+
+def endpoint_rows(app: Flask) -> list[tuple[str, str]]:
+    with app.app_context():
+        Endpoint: Any = cases.models.WebhookEndpoint
+        rows = [(e.url, e.secret) for e in db.session.scalars(sa.select(Endpoint).order_by(Endpoint.id))]
+        db.session.remove()
+        return rows
+
+
+def test_rotate_and_delete_ask_first_and_work_by_keyboard(app: Flask) -> None:
+    url = "http://127.0.0.1:9/hooks/confirm"
+    with browser_on(app) as (_browser, page, base_url):
+        sign_in(page, base_url, "admin@example.com")
+        page.goto(base_url + SETTINGS)
+        page.get_by_label("Endpoint URL").fill(url)
+        page.get_by_role("button", name="Save").click()
+        expect(page.get_by_role("textbox", name="Signing secret")).to_be_visible()
+        [(_, first_secret)] = endpoint_rows(app)
+        page.goto(base_url + SETTINGS)
+
+        # Rotate secret asks; Cancel (keyboard) goes back and nothing changed.
+        page.get_by_role("button", name="Rotate secret").focus()
+        page.keyboard.press("Enter")
+        question = page.get_by_role("heading", level=2, name=f"Rotate the secret of {url}?")
+        expect(question).to_be_visible()
+        expect(page.get_by_text("The old secret keeps signing for 24 hours.")).to_be_visible()
+        expect(page.get_by_role("textbox", name="Signing secret")).to_have_count(0)
+        expect(page).to_have_title(re.compile(r"^Rotate secret\? · Cases Webhook"))
+        screenshot(page, "webhook-settings-confirm-rotate")
+        page.get_by_role("link", name="Cancel").focus()
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("button", name="Rotate secret")).to_be_visible()
+        assert endpoint_rows(app) == [(url, first_secret)]
+
+        # Asked again, Confirm (reached with Shift+Tab from Cancel, pressed with Enter) rotates.
+        page.get_by_role("button", name="Rotate secret").focus()
+        page.keyboard.press("Enter")
+        expect(question).to_be_visible()
+        page.get_by_role("link", name="Cancel").focus()
+        page.keyboard.press("Shift+Tab")
+        confirm = page.get_by_role("button", name="Confirm")
+        expect(confirm).to_be_focused()
+        page.keyboard.press("Enter")
+        secret_box = page.get_by_role("textbox", name="Signing secret")
+        expect(secret_box).to_be_visible()
+        [(_, second_secret)] = endpoint_rows(app)
+        assert second_secret != first_secret and secret_box.input_value() == second_secret
+        expect(page.get_by_text("The previous secret also signs until")).to_be_visible()
+
+        # Delete endpoint asks; Confirm with Space deletes.
+        page.get_by_role("button", name="Delete endpoint").focus()
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("heading", level=2, name=f"Delete the endpoint {url}?")).to_be_visible()
+        expect(page.get_by_text("Events stop going to it. This cannot be undone.")).to_be_visible()
+        assert len(endpoint_rows(app)) == 1
+        screenshot(page, "webhook-settings-confirm-delete")
+        page.get_by_role("button", name="Confirm").focus()
+        page.keyboard.press("Space")
+        expect(page.get_by_text("Webhook deleted.")).to_be_visible()
+        expect(page.get_by_role("heading", name="Add an endpoint")).to_be_visible()
+        assert endpoint_rows(app) == []
+
+
+# -- the selection style (issue 12, "small ones"): kroncases.css, not only a ring --------------------
+
+STYLE = """(el) => { const s = getComputedStyle(el);
+    return {outline: s.outlineStyle, outlineWidth: s.outlineWidth, shadow: s.boxShadow, background: s.backgroundColor}; }"""
+
+
+def test_a_selected_message_looks_unlike_a_focused_one(app: Flask) -> None:
+    with browser_on(app) as (_browser, page, base_url):
+        sign_in(page, base_url, "alex@example.com")
+        page.locator(".row").first.click()
+        expect(page.locator("[data-kc-root][data-kc-ready]")).to_have_count(1)
+        messages = page.locator("[data-kc-message]")
+        assert messages.count() >= 3
+        first, second, third = messages.nth(0), messages.nth(1), messages.nth(2)
+        plain = third.evaluate(STYLE)
+
+        page.keyboard.press("j")          # focus the first message
+        expect(first).to_be_focused()
+        page.keyboard.press("x")          # select it
+        expect(first).to_have_class(re.compile(r"\bkc-selected\b"))
+        page.keyboard.press("j")          # focus moves on; the first stays selected
+        expect(second).to_be_focused()
+        selected, focused = first.evaluate(STYLE), second.evaluate(STYLE)
+
+        # Selected, not focused: no ring at all; a tint over its own background and a bar at the left.
+        assert selected["outline"] == "none", selected
+        assert "inset" in selected["shadow"], selected          # the tint (an inset shadow over the host's background)
+        assert re.search(r"rgb\(\d+, \d+, \d+\) -8px 0px 0px 0px", selected["shadow"]), selected   # the left bar
+        assert selected["background"] == plain["background"]    # the host's own background is kept
+        mark = first.locator("[data-kc-mark]")
+        expect(mark).to_have_text(re.compile(r"Selected"))
+        expect(mark.locator("svg")).to_have_count(1)             # the check mark
+        # Focused, not selected: a ring, no tint, no bar, no pill.
+        assert "inset" not in focused["shadow"] and "-8px" not in focused["shadow"], focused
+        assert focused["outline"] != "none" or focused["shadow"] != "none", focused
+        expect(second.locator("[data-kc-mark]")).to_have_count(0)
+        assert (selected["outline"], selected["shadow"]) != (focused["outline"], focused["shadow"])
+
+        # Selected and focused: the tint and bar stay, and a solid ring is drawn clear of the bar.
+        page.keyboard.press("k")
+        expect(first).to_be_focused()
+        both = first.evaluate(STYLE)
+        assert both["outline"] == "solid" and both["outlineWidth"] == "3px", both
+        assert both["shadow"] == selected["shadow"]
+        offset = first.evaluate("(el) => parseFloat(getComputedStyle(el).outlineOffset)")
+        assert offset > 8     # the ring lies outside the 8 px of gap and bar
+        screenshot(page, "selection-style")

@@ -82,7 +82,7 @@ def test_admin_creates_an_endpoint_and_sees_the_secret_once(app, cases, desk):
     later = admin.get(f"{PREFIX}/{endpoint_id}")
     assert secret not in later.text
     assert secret[:10] in later.text and "…" in later.text  # masked
-    rotated = admin.post(f"{PREFIX}/{endpoint_id}/rotate", data={"csrf_token": csrf_from(later.text)})
+    rotated = admin.post(f"{PREFIX}/{endpoint_id}/rotate", data={"csrf_token": csrf_from(later.text), "confirm": "yes"})
     new_secret = re.search(r'value="(whsec_[^"]+)"', rotated.text).group(1)
     assert new_secret != secret and "previous secret also signs until" in rotated.text
     assert new_secret not in admin.get(f"{PREFIX}/{endpoint_id}").text
@@ -230,10 +230,11 @@ def test_every_settings_response_is_no_store(app, cases, desk):
     assert created.status_code == 201 and "whsec_" in created.text
     with app.app_context():
         endpoint_id = cases.state.endpoints.endpoints()[0].id
-    rotated = admin.post(f"{PREFIX}/{endpoint_id}/rotate", data={"csrf_token": token})
+    rotated = admin.post(f"{PREFIX}/{endpoint_id}/rotate", data={"csrf_token": token, "confirm": "yes"})
     assert rotated.status_code == 200 and "shown only this once" in rotated.text
     responses = {
         "index": page, "create (secret)": created, "rotate (secret)": rotated,
+        "rotate (question)": admin.post(f"{PREFIX}/{endpoint_id}/rotate", data={"csrf_token": token}),
         "show": admin.get(f"{PREFIX}/{endpoint_id}"), "new": admin.get(PREFIX + "/new"),
         "invalid form": admin.post(PREFIX, data=form(token, "ftp://x")),
         "redirect": admin.post(f"{PREFIX}/{endpoint_id}/test", data={"csrf_token": token}),
@@ -301,3 +302,23 @@ def test_statuses_are_one_vocabulary_and_a_delivery_in_flight_cannot_be_redelive
     page = admin.get(f"{PREFIX}/{endpoint_id}")
     row = re.search(rf'<tr data-delivery-id="{delivery_id}">.*?</tr>', page.text, re.S).group(0)
     assert "Failed" in row and " disabled>Redeliver" not in row
+
+
+def test_a_new_secret_comes_with_a_copy_button_the_script_reveals(app, cases, desk):
+    app.config["KRONCASES_WEBHOOK_ALLOW_PRIVATE"] = ["127.0.0.1/32"]
+    admin = client_as(app, desk, desk.admin)
+    created = admin.post(PREFIX, data=form(csrf_from(admin.get(PREFIX).text), "http://127.0.0.1:9/hooks"))
+    assert created.status_code == 201
+    button = re.search(r"<button [^>]*data-kc-copy=\"kc-new-secret\"[^>]*>([^<]+)</button>", created.text)
+    assert button and button.group(1) == "Copy secret"
+    assert " hidden" in button.group(0) and 'type="button"' in button.group(0)   # shown by the script only
+    assert re.search(r'<span [^>]*role="status"[^>]*data-kc-copy-status>', created.text)
+    assert '/kroncases/static/settings.js" defer' in created.text
+    assert re.search(r'<input id="kc-new-secret" [^>]*readonly value="whsec_', created.text)
+    with app.app_context():
+        endpoint_id = cases.state.endpoints.endpoints()[0].id
+    later = admin.get(f"{PREFIX}/{endpoint_id}").text
+    assert "data-kc-copy" not in later and "settings.js" not in later
+    script = admin.get("/kroncases/static/settings.js")
+    assert script.status_code == 200 and "navigator.clipboard" in script.text
+    script.close()

@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from ..enums import WEBHOOK_EVENTS as EVENTS
 from ..enums import DeliveryStatus
 from ..errors import CaseError
-from ..forms import ActionForm, WebhookEndpointForm
+from ..forms import ActionForm, ConfirmForm, WebhookEndpointForm
 from ..webhooks import mask_secret
 from . import ERROR_STATUSES, error_page, http_error_message, limit_body, protect_csrf, render
 
@@ -151,9 +151,53 @@ def _action(endpoint_id: str) -> Any:
     return _webhooks().endpoint(endpoint_id)
 
 
+def _overlap_words(seconds: float) -> str:
+    """``KRONCASES_WEBHOOK_SECRET_OVERLAP`` as the confirmation says it: "24 hours", "3 days", "90 minutes"."""
+    whole = int(seconds)
+    if whole >= 2 * 86400 and whole % 86400 == 0:
+        amount, unit = whole // 86400, "day"
+    elif whole >= 3600 and whole % 3600 == 0:
+        amount, unit = whole // 3600, "hour"
+    elif whole >= 60 and whole % 60 == 0:
+        amount, unit = whole // 60, "minute"
+    else:
+        amount, unit = whole, "second"
+    return f"{amount} {unit}" + ("" if amount == 1 else "s")
+
+
+def _confirmation(endpoint: Any, action: str) -> ResponseReturnValue:
+    """The question a rotate or delete asks before it acts: Confirm (POST with ``confirm=yes``) or Cancel."""
+    if action == "rotate":
+        overlap = float(current_app.config["KRONCASES_WEBHOOK_SECRET_OVERLAP"])
+        confirm = {
+            "action": "rotate", "title": "Rotate secret?", "question": f"Rotate the secret of {endpoint.url}?",
+            "detail": (f"The old secret keeps signing for {_overlap_words(overlap)}." if overlap > 0
+                       else "The old secret stops signing at once."),
+            "url": url_for(".rotate", endpoint_id=endpoint.id),
+        }
+    else:
+        confirm = {
+            "action": "delete", "title": "Delete endpoint?", "question": f"Delete the endpoint {endpoint.url}?",
+            "detail": "Events stop going to it. This cannot be undone.",
+            "url": url_for(".delete", endpoint_id=endpoint.id),
+        }
+    return render("webhook_settings", endpoint=endpoint, confirm=confirm, confirm_form=ConfirmForm(),
+                  cancel_url=url_for(".show", endpoint_id=endpoint.id))
+
+
+def _confirmed_action(endpoint_id: str) -> tuple[Any, bool]:
+    """The endpoint (404 if none) and whether the POST said ``confirm=yes``."""
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400, "The form expired or its CSRF token is missing. Reload the page and try again.")
+    return _webhooks().endpoint(endpoint_id), form.confirmed
+
+
 @settings.post("/integrations/webhooks/<endpoint_id>/rotate")
 def rotate(endpoint_id: str) -> ResponseReturnValue:
-    endpoint = _action(endpoint_id)
+    endpoint, confirmed = _confirmed_action(endpoint_id)
+    if not confirmed:
+        return _confirmation(endpoint, "rotate")
     secret = _webhooks().rotate_secret(endpoint)
     return _render(endpoint, secret=secret)
 
@@ -168,7 +212,9 @@ def send_test(endpoint_id: str) -> ResponseReturnValue:
 
 @settings.post("/integrations/webhooks/<endpoint_id>/delete")
 def delete(endpoint_id: str) -> ResponseReturnValue:
-    endpoint = _action(endpoint_id)
+    endpoint, confirmed = _confirmed_action(endpoint_id)
+    if not confirmed:
+        return _confirmation(endpoint, "delete")
     _webhooks().delete_endpoint(endpoint)
     flash("Webhook deleted.", "success")
     return redirect(url_for(".index"))

@@ -1,0 +1,37 @@
+// flask-kroncases: the settings page's "Copy secret" button, for a secret shown once after create or
+// rotate. Loaded by that page only, and only when it shows a secret. Without this script the button
+// stays hidden and the secret stays selectable text in a read-only field.
+(() => {
+  "use strict";
+
+  /** Copy through the Clipboard API; where it is missing (plain http), through a selection. */
+  function copy(field) {
+    if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(field.value);
+    return new Promise((resolve, reject) => {
+      field.focus();
+      field.select();
+      let done = false;
+      try { done = document.execCommand("copy"); } catch (error) { done = false; }
+      if (done) resolve(); else reject(new Error("copy refused"));
+    });
+  }
+
+  document.querySelectorAll("[data-kc-copy]").forEach((button) => {
+    const field = document.getElementById(button.dataset.kcCopy);
+    const status = button.parentElement.querySelector("[data-kc-copy-status]");
+    if (!field || !status) return;
+    button.hidden = false;
+    button.addEventListener("click", () => {
+      status.textContent = "";
+      copy(field).then(
+        () => { status.textContent = "Copied"; },
+        () => {
+          // The browser refused: leave the secret selected so Ctrl+C / Cmd+C copies it.
+          field.focus();
+          field.select();
+          status.textContent = "Copy refused by the browser: the secret is selected, press Ctrl+C to copy it.";
+        },
+      );
+    });
+  });
+})();
