@@ -19,7 +19,7 @@ from flask import Flask
 from .browser.demo import demo_app, demo_database
 from .browser.pages import browser_on
 from .browser.support import CHROMIUM, screenshot, sign_in
-from .support.databases import DATABASES
+from .support.databases import BROWSER_DATABASES
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium
 SUBJECT = "API returns 500 on POST /v2/orders"
 
 
-@pytest.fixture(params=DATABASES)
+@pytest.fixture(params=BROWSER_DATABASES)
 def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
     with demo_database(request.param, tmp_path) as url, demo_app(url, {"KRONCASES_JOB_RUNNER": "thread"}) as app:
         yield app

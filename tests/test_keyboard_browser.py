@@ -11,13 +11,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from flask import Flask
 
 from . import test_ui_browser as ui
 from .browser.support import screenshot, sign_in
+from .support.databases import BROWSER_DATABASES
 from .test_ui_browser import case_rows, conversation_and_messages, expect, serious_violations, settle, wait_for_script
 
-app = ui.app
+app = pytest.fixture(params=BROWSER_DATABASES, name="app")(ui.demo_on_database)
 browser_page = ui.browser_page
 pytestmark = ui.pytestmark
 

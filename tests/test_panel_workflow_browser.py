@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 
@@ -16,6 +17,7 @@ from examples.host_app.models import Conversation, Message, User, db
 
 from . import test_ui_browser as ui
 from .browser.support import screenshot, sign_in
+from .support.databases import BROWSER_DATABASES
 from .test_ui_browser import (
     case_rows,
     conversation_and_messages,
@@ -27,7 +29,7 @@ from .test_ui_browser import (
 )
 
 # The same fixtures as the agent's first path: the demo on each database, Chromium on it.
-app = ui.app
+app = pytest.fixture(params=BROWSER_DATABASES, name="app")(ui.demo_on_database)
 browser_page = ui.browser_page
 pytestmark = ui.pytestmark
 

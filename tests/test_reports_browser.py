@@ -21,7 +21,7 @@ from examples.host_app import cases, create_app
 from examples.host_app.models import User, db
 
 from .browser.support import CHROMIUM, launch, live_server, screenshot, sign_in
-from .support.databases import DATABASES, POSTGRES_URL, postgres_schema, search_path
+from .support.databases import BROWSER_DATABASES, POSTGRES_URL, postgres_schema, search_path
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect
@@ -40,7 +40,7 @@ CONTRAST = """([fg, bg]) => {
 }"""
 
 
-@pytest.fixture(params=DATABASES)
+@pytest.fixture(params=BROWSER_DATABASES)
 def app(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Flask]:
     config: dict[str, Any] = {"TESTING": True, "SECRET_KEY": "browser-test", "DEMO_CASES": True}
     with ExitStack() as stack:

@@ -22,7 +22,7 @@ from flask_kroncases.config import DEFAULTS
 from .browser.demo import demo_app, demo_database
 from .browser.pages import browser_on
 from .browser.support import CHROMIUM, sign_in
-from .support.databases import DATABASES
+from .support.databases import BROWSER_DATABASES
 from .test_demo import conversations_of, login, messages_of
 
 SHEET = "data-kc-shortcuts-dialog"
@@ -79,7 +79,7 @@ def test_the_readme_names_the_key() -> None:
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed")
-@pytest.mark.parametrize("kind", DATABASES)
+@pytest.mark.parametrize("kind", BROWSER_DATABASES)
 def test_with_shortcuts_off_no_key_is_taken(kind: str, tmp_path: Path) -> None:
     pytest.importorskip("playwright.sync_api")
     from playwright.sync_api import expect

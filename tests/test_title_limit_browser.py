@@ -20,7 +20,7 @@ from flask_kroncases.enums import TITLE_MAX_LENGTH
 from .browser.demo import demo_app, demo_database
 from .browser.pages import browser_on, open_conversation, select_message
 from .browser.support import CHROMIUM, screenshot, sign_in
-from .support.databases import DATABASES
+from .support.databases import BROWSER_DATABASES
 from .test_ui_browser import SUBJECT, case_rows, conversation_and_messages
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -31,7 +31,7 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium
 PASTED = "Checkout returns HTTP 500 for every order shipped to Northern Ireland since release 2024.03.12!"
 
 
-@pytest.fixture(params=DATABASES)
+@pytest.fixture(params=BROWSER_DATABASES)
 def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
     with demo_database(request.param, tmp_path) as url, demo_app(url, {"KRONCASES_JOB_RUNNER": "thread"}) as app:
         yield app

@@ -30,8 +30,8 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium
 SUBJECT = "API returns 500 on POST /v2/orders"
 
 
-@pytest.fixture(params=DATABASES)
-def app(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Flask]:
+def demo_on_database(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Flask]:
+    """The demo app on ``request.param``'s database (a fixture body other modules reuse)."""
     config: dict[str, Any] = {
         "TESTING": True,
         "SECRET_KEY": "browser-test",
@@ -49,6 +49,9 @@ def app(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Flask]:
         yield app
         with app.app_context():
             db.engine.dispose()
+
+
+app = pytest.fixture(params=DATABASES, name="app")(demo_on_database)
 
 
 @pytest.fixture

@@ -15,6 +15,14 @@ POSTGRES_URL = os.environ.get(
 #: The same server for plain psycopg (administration: schemas, pg_terminate_backend).
 PLAIN_URL = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
 DATABASES = [d for d in os.environ.get("KRONCASES_TEST_DATABASES", "sqlite,postgresql").split(",") if d]
+#: Where the workflow's browser walks run: their server side is proved on both databases by the
+#: other tests, so one database keeps the suite within its time (both: set it to "sqlite,postgresql").
+BROWSER_DATABASES = [
+    d for d in os.environ.get(
+        "KRONCASES_TEST_BROWSER_DATABASES", "postgresql" if "postgresql" in DATABASES else ",".join(DATABASES[:1])
+    ).split(",")
+    if d in DATABASES
+]
 
 
 @contextmanager
