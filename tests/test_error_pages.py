@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -19,6 +20,15 @@ from flask.testing import FlaskClient
 from jinja2 import ChoiceLoader, FileSystemLoader
 
 from .conftest import Desk
+from .hosts import HOSTS
+
+
+@pytest.fixture
+def host() -> ModuleType:
+    """One host schema: nothing here touches the host's keys (both schemas are proved elsewhere),
+    and the suite keeps within its time."""
+    return HOSTS["classic"]
+
 
 HOST_FRAME = ("<!doctype html><title>{% block title %}{% endblock %}</title><header>HOST NAV</header>"
               "<main>{% block kroncases_content %}{% endblock %}</main><footer>HOST FOOTER</footer>")

@@ -9,11 +9,21 @@ from __future__ import annotations
 
 import html
 import re
+from types import ModuleType
 from typing import Any
 
 import pytest
 
+from .hosts import HOSTS
 from .test_webhook_settings import PREFIX, client_as, csrf_from, make_endpoint
+
+
+@pytest.fixture
+def host() -> ModuleType:
+    """One host schema: nothing here touches the host's keys (both schemas are proved elsewhere),
+    and the suite keeps within its time."""
+    return HOSTS["classic"]
+
 
 URL = "http://127.0.0.1:9/hooks/cases"
 

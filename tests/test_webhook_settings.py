@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -10,7 +11,16 @@ import sqlalchemy as sa
 
 from flask_kroncases import CaseError
 
+from .hosts import HOSTS
 from .test_service import create
+
+
+@pytest.fixture
+def host() -> ModuleType:
+    """One host schema: nothing here touches the host's keys (both schemas are proved elsewhere),
+    and the suite keeps within its time."""
+    return HOSTS["classic"]
+
 
 PREFIX = "/kroncases/settings/integrations/webhooks"
 

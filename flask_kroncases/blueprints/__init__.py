@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Response, abort, current_app, g, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFProtect
 from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from ..config import template_name
 
@@ -177,3 +177,27 @@ def register_blueprints(app: Flask) -> None:
         app.register_blueprint(settings, url_prefix=prefix + "/settings")
     if config["KRONCASES_REGISTER_PAGES"]:
         app.register_blueprint(panel, url_prefix=prefix)
+
+
+#: Every method a catch-all route answers, so a wrong method is told apart from a wrong URL.
+ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+def refuse_unrouted(not_found: str | None = None) -> NoReturn:
+    """For a catch-all route: 405 (with the methods that fit) when another route takes this URL, else 404.
+
+    Routing errors never reach a blueprint's error handlers; raising from a
+    route of the blueprint lets its handlers answer in its own way.
+    """
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    allowed: set[str] = set()
+    for method in ANY_METHOD:
+        try:
+            rule, _ = adapter.match(request.path, method=method, return_rule=True)
+        except HTTPException:
+            continue
+        if rule.endpoint != request.endpoint:
+            allowed |= rule.methods or set()
+    if allowed:
+        raise MethodNotAllowed(valid_methods=sorted(allowed))
+    raise NotFound(not_found)

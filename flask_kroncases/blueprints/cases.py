@@ -18,17 +18,16 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import InterfaceError, OperationalError
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from ..errors import CaseError
 from ..hooks import unwrap_user
 from ..services.serialization import describe_case, describe_note, describe_suggestion
-from . import html_safe_json, limit_body, protect_csrf
+from . import ANY_METHOD, html_safe_json, limit_body, protect_csrf, refuse_unrouted
 
 api = Blueprint("kroncases_api", __name__)
 api.after_request(html_safe_json)
 
-_ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 def _state() -> Any:
@@ -232,19 +231,8 @@ def get_suggestion(suggestion_id: str) -> ResponseReturnValue:
     return jsonify(suggestion=describe_suggestion(row))
 
 
-@api.route("/", defaults={"rest": ""}, methods=_ANY_METHOD)
-@api.route("/<path:rest>", methods=_ANY_METHOD)
+@api.route("/", defaults={"rest": ""}, methods=ANY_METHOD)
+@api.route("/<path:rest>", methods=ANY_METHOD)
 def no_such_route(rest: str) -> ResponseReturnValue:
     """Under the API prefix even a wrong URL or method answers JSON: 405 where another method fits, else 404."""
-    adapter = current_app.url_map.bind_to_environ(request.environ)
-    allowed: set[str] = set()
-    for method in _ANY_METHOD:
-        try:
-            rule, _ = adapter.match(request.path, method=method, return_rule=True)
-        except HTTPException:
-            continue
-        if rule.endpoint != request.endpoint:
-            allowed |= rule.methods or set()
-    if allowed:
-        raise MethodNotAllowed(valid_methods=sorted(allowed))
-    raise NotFound("There is no such API route.")
+    refuse_unrouted("There is no such API route.")

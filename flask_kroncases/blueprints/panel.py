@@ -18,13 +18,14 @@ from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from ..errors import CaseError
 from ..forms import CaseForm
 from ..hooks import unwrap_user
 from ..services.serialization import describe_case
 from . import (
+    ANY_METHOD,
     ERROR_MESSAGES,
     ERROR_STATUSES,
     error_page,
@@ -32,6 +33,7 @@ from . import (
     http_error_message,
     limit_body,
     protect_csrf,
+    refuse_unrouted,
     render,
 )
 
@@ -105,7 +107,6 @@ for _code in ERROR_STATUSES:
     panel.register_error_handler(_code, _http_error)
 
 
-_ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 def no_such_page(rest: str = "") -> ResponseReturnValue:
@@ -114,26 +115,15 @@ def no_such_page(rest: str = "") -> ResponseReturnValue:
     Without it Werkzeug's bare page would answer, outside the host's frame
     (routing errors never reach a blueprint's error handlers).
     """
-    adapter = current_app.url_map.bind_to_environ(request.environ)
-    allowed: set[str] = set()
-    for method in _ANY_METHOD:
-        try:
-            rule, _ = adapter.match(request.path, method=method, return_rule=True)
-        except HTTPException:
-            continue
-        if rule.endpoint != request.endpoint:
-            allowed |= rule.methods or set()
-    if allowed:
-        raise MethodNotAllowed(valid_methods=sorted(allowed))
-    raise NotFound()
+    refuse_unrouted()
 
 
 @panel.record
 def _catch_wrong_urls(state: BlueprintSetupState) -> None:
     """Answer wrong URLs under a non-empty prefix; at the site's root they stay the host's."""
     if (state.url_prefix or "").strip("/"):
-        state.add_url_rule("/", "no_such_page", no_such_page, methods=_ANY_METHOD)
-        state.add_url_rule("/<path:rest>", "no_such_page", no_such_page, methods=_ANY_METHOD)
+        state.add_url_rule("/", "no_such_page", no_such_page, methods=ANY_METHOD)
+        state.add_url_rule("/<path:rest>", "no_such_page", no_such_page, methods=ANY_METHOD)
 
 
 def fragments_for(conversation: Any) -> dict[str, Any]:
