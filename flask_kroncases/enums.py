@@ -4,6 +4,32 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from .i18n import N_, gettext
+
+#: Every label, marked for the catalogs; looked up in the reader's language when shown.
+_LABELS = {
+    "general": N_("General"),
+    "technical": N_("Technical"),
+    "billing": N_("Billing"),
+    "access": N_("Access"),
+    "low": N_("Low"),
+    "medium": N_("Medium"),
+    "high": N_("High"),
+    "urgent": N_("Urgent"),
+    "open": N_("Open"),
+    "pending": N_("Pending"),
+    "resolved": N_("Resolved"),
+    "retrying": N_("Retrying"),
+    "sending": N_("Sending"),
+    "delivered": N_("Delivered"),
+    "failed": N_("Failed"),
+}
+
+
+def label_of(value: str) -> str:
+    """A code's label in the reader's language (the code itself when it has none)."""
+    return gettext(_LABELS[value]) if value in _LABELS else value.capitalize()
+
 
 class CaseType(StrEnum):
     GENERAL = "general"
@@ -13,7 +39,7 @@ class CaseType(StrEnum):
 
     @property
     def label(self) -> str:
-        return self.value.capitalize()
+        return label_of(self.value)
 
 
 class Priority(StrEnum):
@@ -24,7 +50,7 @@ class Priority(StrEnum):
 
     @property
     def label(self) -> str:
-        return self.value.capitalize()
+        return label_of(self.value)
 
 
 class Status(StrEnum):
@@ -34,7 +60,7 @@ class Status(StrEnum):
 
     @property
     def label(self) -> str:
-        return self.value.capitalize()
+        return label_of(self.value)
 
 
 class CaseAction(StrEnum):
@@ -108,7 +134,7 @@ class DeliveryStatus(StrEnum):
 
     @property
     def label(self) -> str:
-        return self.value.capitalize()
+        return label_of(self.value)
 
 
 class AttemptOutcome(StrEnum):

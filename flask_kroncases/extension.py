@@ -9,8 +9,9 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from . import i18n
 from .config import apply_defaults
-from .enums import CaseType, Priority
+from .enums import CaseType, Priority, label_of
 from .hooks import (
     AccessCheck,
     AdminCheck,
@@ -155,6 +156,8 @@ class KronCases:
         register_blueprints(app)
         app.cli.add_command(cli)
         app.jinja_env.globals["kroncases"] = TemplateHelpers()
+        # Our templates' gettext: our own catalogs, whatever the host's templates use.
+        app.jinja_env.globals.update(_kc=i18n.gettext, _kcn=i18n.ngettext, _kc_label=label_of)
 
     # -- host hooks: decorators that fill in ``self.hooks`` ------------------
 

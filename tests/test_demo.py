@@ -93,8 +93,10 @@ def test_seed_is_realistic_and_idempotent(app: Flask, db_config: dict[str, Any])
         assert {c.team for c in conversations} == {"support", "billing"}
         assert all(3 <= len(c.messages) <= 12 for c in conversations)
         assert {u.email for u in db.session.scalars(sa.select(User))} == {
-            "admin@example.com", "alex@example.com", "bea@example.com",
+            "admin@example.com", "alex@example.com", "bea@example.com", "jonas@example.com",
         }
+        jonas = db.session.scalar(sa.select(User).where(User.email == "jonas@example.com"))
+        assert (jonas.locale, jonas.timezone) == ("de", "Europe/Berlin")
         counts = (len(conversations), db.session.scalar(sa.select(sa.func.count()).select_from(Message)))
         db.engine.dispose()
 

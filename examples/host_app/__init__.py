@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
-from flask_login import LoginManager
+from flask import Flask, has_request_context, request
+from flask_login import LoginManager, current_user
 from flask_wtf.csrf import CSRFProtect
 
 from flask_kroncases import KronCases
@@ -56,6 +56,30 @@ def user_name(user: User) -> str:
     return user.name
 
 
+def _locale() -> str | None:
+    """The signed-in agent's language; before sign-in, the browser's; outside a request, English."""
+    if not has_request_context():
+        return None
+    if current_user.is_authenticated:
+        return str(current_user.locale)
+    return request.accept_languages.best_match(["en", "de", "es", "fr"])
+
+
+def _timezone() -> str | None:
+    if not has_request_context() or not current_user.is_authenticated:
+        return None
+    return str(current_user.timezone)
+
+
+def _babel(app: Flask) -> None:
+    """Flask-Babel, when installed: the extension follows these two selectors."""
+    try:
+        from flask_babel import Babel
+    except ImportError:  # English and UTC, as without translations
+        return
+    Babel(app, locale_selector=_locale, timezone_selector=_timezone)
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app; ``config`` overrides everything else (tests pass their database)."""
     app = Flask(__name__, instance_relative_config=True)
@@ -84,6 +108,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'helpdesk.sqlite'}"
 
     db.init_app(app)
+    _babel(app)
     login_manager.init_app(app)
     csrf.init_app(app)
     # The extension's tables join our metadata here, so seed's create_all makes them too.

@@ -30,6 +30,9 @@ class User(UserMixin, db.Model):  # type: ignore[name-defined, misc]
     password_hash = db.Column(db.String(256), nullable=False)
     team = db.Column(db.String(40), nullable=False)
     is_admin = db.Column(db.Boolean, nullable=False, default=False)
+    #: The agent's language and time zone, picked in the sidebar; Flask-Babel's selectors read them.
+    locale = db.Column(db.String(10), nullable=False, default="en", server_default="en")
+    timezone = db.Column(db.String(64), nullable=False, default="UTC", server_default="UTC")
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)

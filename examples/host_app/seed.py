@@ -29,7 +29,10 @@ USERS = [
     ("Ada Admin", "admin@example.com", "ops", True),
     ("Alex Morgan", "alex@example.com", "support", False),
     ("Bea Schulz", "bea@example.com", "billing", False),
+    ("Jonas Weber", "jonas@example.com", "support", False),
 ]
+#: Who works in another language and zone than English and UTC (each can change it in the sidebar).
+PREFERENCES = {"jonas@example.com": ("de", "Europe/Berlin")}
 
 AGENT = {"support": "Alex Morgan", "billing": "Bea Schulz"}
 
@@ -404,6 +407,19 @@ CASES: list[tuple[str, list[int], str, str, str, str, list[tuple[int, str, str |
 ]
 
 
+def _add_preference_columns(db: Any) -> None:
+    """A demo database from before languages came lacks two user columns: add them."""
+    present = {c["name"] for c in sa.inspect(db.engine).get_columns(User.__tablename__)}
+    for column in (User.__table__.c.locale, User.__table__.c.timezone):
+        if column.name not in present:
+            default = column.server_default.arg
+            with db.engine.begin() as conn:
+                conn.execute(sa.text(
+                    f"ALTER TABLE {User.__tablename__} ADD COLUMN {column.name} "
+                    f"VARCHAR({column.type.length}) NOT NULL DEFAULT '{default}'"
+                ))
+
+
 def seed(db: Any, with_cases: bool | None = None) -> bool:
     """Create the tables, then fill an empty database. Returns whether it added anything.
 
@@ -412,10 +428,12 @@ def seed(db: Any, with_cases: bool | None = None) -> bool:
     on a fresh database only, when ``with_cases`` (default: :func:`wants_cases`).
     """
     db.create_all()
+    _add_preference_columns(db)
     added = False
     if db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 0:
         for name, email, team, is_admin in USERS:
-            user = User(name=name, email=email, team=team, is_admin=is_admin)
+            locale, zone = PREFERENCES.get(email, ("en", "UTC"))
+            user = User(name=name, email=email, team=team, is_admin=is_admin, locale=locale, timezone=zone)
             user.set_password(PASSWORD)
             db.session.add(user)
         added = True

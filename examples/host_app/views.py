@@ -11,8 +11,8 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import selectinload
-from wtforms import BooleanField, PasswordField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length
+from wtforms import BooleanField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms.validators import AnyOf, DataRequired, Length
 
 from .models import Conversation, Message, User, db, utcnow
 
@@ -25,6 +25,21 @@ class LoginForm(FlaskForm):
     email = StringField("Email", validators=[DataRequired(), Length(max=200)])
     password = PasswordField("Password", validators=[DataRequired()])
     remember = BooleanField("Keep me signed in")
+
+
+#: The languages the demo offers (the extension ships these catalogs) and a few time zones.
+LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("es", "Español"), ("fr", "Français")]
+TIMEZONES = [
+    "UTC", "Europe/London", "Europe/Berlin", "Europe/Madrid", "Europe/Paris",
+    "America/New_York", "America/Chicago", "America/Los_Angeles", "America/Mexico_City",
+    "Asia/Tokyo", "Asia/Kolkata", "Australia/Sydney",
+]
+
+
+class PreferencesForm(FlaskForm):
+    locale = SelectField("Language", choices=LANGUAGES, validators=[AnyOf([code for code, _ in LANGUAGES])])
+    timezone = SelectField("Time zone", choices=[(z, z.replace("_", " ")) for z in TIMEZONES],
+                           validators=[AnyOf(TIMEZONES)])
 
 
 class ReplyForm(FlaskForm):
@@ -80,6 +95,28 @@ def login() -> ResponseReturnValue:
             return redirect(_safe_next(request.args.get("next")) or url_for("helpdesk.inbox"))
         flash("Wrong email or password.", "error")
     return render_template("login.html", form=form)
+
+
+@bp.post("/preferences")
+@login_required
+def preferences() -> ResponseReturnValue:
+    """The signed-in agent's language and time zone (Flask-Babel's selectors read them)."""
+    form = PreferencesForm()
+    if form.validate_on_submit():
+        current_user.locale = form.locale.data
+        current_user.timezone = form.timezone.data
+        db.session.commit()
+    else:
+        flash("Pick a language and a time zone from the lists.", "error")
+    return redirect(_safe_next(request.form.get("next")) or url_for("helpdesk.inbox"))
+
+
+@bp.app_context_processor
+def preference_form() -> dict[str, object]:
+    def form_for(user: User) -> PreferencesForm:
+        return PreferencesForm(locale=user.locale, timezone=user.timezone, formdata=None)
+
+    return {"preferences_form": form_for}
 
 
 @bp.post("/logout")
