@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from .i18n import ngettext
+
 #: HTTP status for each kind of refusal; the JSON API uses it as is.
 HTTP_STATUS = {
     "invalid": 400,
@@ -25,7 +27,7 @@ def _clip(text: str, limit: int) -> str:
 def _first(messages: list[str]) -> list[str]:
     shown = [_clip(m, MAX_REPLY_MESSAGE) for m in messages[:MAX_REPLY_ERRORS]]
     if len(messages) > MAX_REPLY_ERRORS:
-        shown.append(f"… and {len(messages) - MAX_REPLY_ERRORS} more.")
+        shown.append(ngettext("… and %(num)d more.", "… and %(num)d more.", len(messages) - MAX_REPLY_ERRORS))
     return shown
 
 
@@ -35,6 +37,9 @@ class CaseError(Exception):
     ``kind`` is one of ``invalid``, ``forbidden``, ``not_found`` or ``conflict``;
     ``errors`` maps a field name (``title``, ``messages`` ...) to the messages a
     form shows next to that field. Host code catches this one type.
+
+    The words are in the language of the agent who made the call (raise it
+    with ``gettext(...)``); lazy strings (a form validator's) are looked up here.
     """
 
     def __init__(
@@ -46,10 +51,11 @@ class CaseError(Exception):
     ) -> None:
         if kind not in HTTP_STATUS:
             raise ValueError(f"unknown CaseError kind {kind!r}")
+        message = str(message)
         super().__init__(message)
         self.message = message
         self.kind = kind
-        self.errors: dict[str, list[str]] = {k: list(v) for k, v in (errors or {}).items()}
+        self.errors: dict[str, list[str]] = {k: [str(m) for m in v] for k, v in (errors or {}).items()}
 
     @property
     def http_status(self) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -17,8 +17,14 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length
 
-from .enums import DEFAULT_WEBHOOK_EVENTS, NOTE_MAX_LENGTH, TITLE_MAX_LENGTH, CaseType, Priority
+from .enums import DEFAULT_WEBHOOK_EVENTS, NOTE_MAX_LENGTH, TITLE_MAX_LENGTH, CaseType, Priority, label_of
 from .enums import WEBHOOK_EVENTS as EVENTS
+from .i18n import LazyString, lazy_gettext
+
+
+def _l(text: str) -> str:
+    """``lazy_gettext`` typed as the ``str`` WTForms takes: labels and messages are looked up when shown."""
+    return cast(str, lazy_gettext(text))
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -28,7 +34,7 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = widgets.CheckboxInput()
 
 
-def _choices(pairs: list[tuple[str, str]]) -> list[Any]:
+def _choices(pairs: list[tuple[str, str | LazyString]]) -> list[Any]:
     """Select choices; WTForms 3.3 wants ``SelectChoice`` objects, older ones tuples."""
     try:
         from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined,unused-ignore]  # stubs lag 3.3
@@ -37,20 +43,29 @@ def _choices(pairs: list[tuple[str, str]]) -> list[Any]:
     return [SelectChoice(value, label) for value, label in pairs]
 
 
+class _LazyLabel(LazyString):
+    """A code's label (``label_of``), looked up when shown: the choices are made at import time."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return label_of(self._string)
+
+
 def _enum_choices(enum: type[CaseType] | type[Priority]) -> list[Any]:
-    return _choices([(member.value, member.label) for member in enum])
+    return _choices([(member.value, _LazyLabel(member.value)) for member in enum])
 
 
 class WebhookEndpointForm(FlaskForm):
     """Settings → Integrations → Cases Webhook: one endpoint."""
 
-    url = URLField("Endpoint URL", validators=[DataRequired("Enter the endpoint URL."), Length(max=2048)],
+    url = URLField(_l("Endpoint URL"), validators=[DataRequired(_l("Enter the endpoint URL.")), Length(max=2048)],
                    render_kw={"placeholder": "https://example.com/hooks/cases", "autocomplete": "off"})
-    description = StringField("Description", validators=[Length(max=200)])
+    description = StringField(_l("Description"), validators=[Length(max=200)])
     events = MultiCheckboxField(
-        "Events", choices=_choices([(event, event) for event in EVENTS]), default=list(DEFAULT_WEBHOOK_EVENTS)
+        _l("Events"), choices=_choices([(event, event) for event in EVENTS]), default=list(DEFAULT_WEBHOOK_EVENTS)
     )
-    enabled = BooleanField("Enabled", default=True)
+    enabled = BooleanField(_l("Enabled"), default=True)
 
 
 class ActionForm(FlaskForm):
@@ -97,10 +112,10 @@ class CaseForm(FlaskForm):
     """
 
     title = StringField(
-        "Title",
+        _l("Title"),
         validators=[
-            DataRequired("Enter a title."),
-            Length(max=TITLE_MAX_LENGTH, message="Shorten the title to %(max)d characters; it has %(length)d."),
+            DataRequired(_l("Enter a title.")),
+            Length(max=TITLE_MAX_LENGTH, message=_l("Shorten the title to %(max)d characters; it has %(length)d.")),
         ],
         filters=[_strip],
         # Said, not cut: no ``maxlength`` (WTForms would add one from ``Length``, and it truncates a
@@ -108,13 +123,13 @@ class CaseForm(FlaskForm):
         render_kw={"maxlength": False, "data-kc-max": TITLE_MAX_LENGTH, "autocomplete": "off"},
     )
     case_type = SelectField(
-        "Case Type", choices=_enum_choices(CaseType), default=CaseType.GENERAL.value
+        _l("Case Type"), choices=_enum_choices(CaseType), default=CaseType.GENERAL.value
     )
     priority = SelectField(
-        "Priority", choices=_enum_choices(Priority), default=Priority.MEDIUM.value
+        _l("Priority"), choices=_enum_choices(Priority), default=Priority.MEDIUM.value
     )
-    summary = TextAreaField("AI Summary", filters=[lambda v: v.strip() if isinstance(v, str) else v])
-    message_ids = HiddenField("Messages", validators=[DataRequired("Select at least one message.")])
+    summary = TextAreaField(_l("AI Summary"), filters=[lambda v: v.strip() if isinstance(v, str) else v])
+    message_ids = HiddenField(_l("Messages"), validators=[DataRequired(_l("Select at least one message."))])
 
     def selected_message_ids(self) -> list[str]:
         return _message_ids(self.message_ids.data)
@@ -129,31 +144,31 @@ class CaseForm(FlaskForm):
 class AssignForm(FlaskForm):
     """Give the case an owner: ``"me"``, a user key, or ``""`` for nobody."""
 
-    assignee = StringField("Assign to")
+    assignee = StringField(_l("Assign to"))
 
 
 class CaseFieldsForm(FlaskForm):
     """Edit a case's title, type and priority."""
 
     # No maxlength: a longer title is refused with its count, never cut while typing or pasting.
-    title = StringField("Title", render_kw={"data-kc-max": TITLE_MAX_LENGTH, "autocomplete": "off"})
-    case_type = SelectField("Case type", choices=_enum_choices(CaseType), validate_choice=False)
-    priority = SelectField("Priority", choices=_enum_choices(Priority), validate_choice=False)
+    title = StringField(_l("Title"), render_kw={"data-kc-max": TITLE_MAX_LENGTH, "autocomplete": "off"})
+    case_type = SelectField(_l("Case type"), choices=_enum_choices(CaseType), validate_choice=False)
+    priority = SelectField(_l("Priority"), choices=_enum_choices(Priority), validate_choice=False)
 
 
 class StatusForm(FlaskForm):
     """A status move; the button pressed names it (``pending``, ``open``, ``reopen``, ``resolve``)."""
 
-    status = StringField("Status")
+    status = StringField(_l("Status"))
 
 
 class EscalateForm(FlaskForm):
     """Escalate the case, with the agent's reason."""
 
-    reason = TextAreaField("Reason for escalating")
+    reason = TextAreaField(_l("Reason for escalating"))
 
 
 class NoteForm(FlaskForm):
     """An internal note on the case (agents only; never in webhooks)."""
 
-    note = TextAreaField("New note", render_kw={"maxlength": NOTE_MAX_LENGTH})
+    note = TextAreaField(_l("New note"), render_kw={"maxlength": NOTE_MAX_LENGTH})

@@ -28,6 +28,7 @@ from flask import current_app, g, render_template, url_for
 from flask_login import current_user
 from markupsafe import Markup, escape
 
+from . import i18n
 from .config import template_name
 from .enums import OPENING_MESSAGE, TITLE_MAX_LENGTH, WORKING, CaseAction, CaseType, Priority, Status
 from .hooks import is_signed_in, unwrap_user
@@ -315,6 +316,26 @@ class TemplateHelpers:
             tag=tag,
         )
 
+    def time(self, value: Any, *, host: bool = False, css: str = "kc-time") -> Markup:
+        """A ``<time>`` element in the one format of every page: relative when recent, full on hover.
+
+        ``value`` is one of our UTC times, or with ``host=True`` a host's own
+        (naive ones read in ``KRONCASES_HOST_TIMEZONE``), so a host can show its
+        messages' times the same way. Shown in the agent's locale and time zone
+        when the host set up Flask-Babel; empty for a missing time.
+        """
+        moment = host_time(value, current_app.config["KRONCASES_HOST_TIMEZONE"]) if host else as_utc(value)
+        if moment is None:
+            return Markup("")
+        short, full = i18n.format_moment(moment)
+        return Markup('<time class="{}" datetime="{}" title="{}">{}</time>').format(
+            css, moment.isoformat(), full, short
+        )
+
+    def locale(self) -> str:
+        """The agent's language as a BCP 47 tag, for ``<html lang>``: ``en`` without Flask-Babel."""
+        return i18n.locale_name()
+
     def shown_time(self, value: Any) -> datetime | None:
         """One of our times (stored in UTC) in the zone the host shows its own times in.
 
@@ -397,7 +418,7 @@ class TemplateHelpers:
             value = getattr(conversation, attr, None)
             if isinstance(value, str) and value:
                 return value
-        return f"Conversation {self._state.models.host.conversation.key_of(conversation)}"
+        return i18n.gettext("Conversation %(key)s", key=self._state.models.host.conversation.key_of(conversation))
 
     def conversation_url(self, conversation: Any) -> str | None:
         """The host's URL of a conversation (its ``conversation_url`` hook), or None."""
@@ -418,3 +439,18 @@ class TemplateHelpers:
             return None
         ids = case.message_ids
         return f"{url}#kc-message-{ids[0]}" if ids else f"{url}#kc-case-{case.id}"
+
+    def day(self, value: Any, *, weekday: bool = False) -> str:
+        """A calendar day (a ``date``) as a chart or table names it: ``Mar 4``, ``Mon Mar 4`` with ``weekday``.
+
+        In the agent's locale when the host set up Flask-Babel (``4. März``,
+        ``lun. 4 mars``: the locale's own order for month and day). A day is no
+        moment, so no time zone moves it; the ``datetime`` attribute beside it
+        keeps the ISO date.
+        """
+        if i18n.babel_active():
+            locale = i18n.flask_babel.get_locale()
+            found = locale.datetime_skeletons.get("MMMEd" if weekday else "MMMd") if locale is not None else None
+            return str(i18n.flask_babel.format_date(value, found.pattern if found is not None else "medium"))
+        text = f"{value.strftime('%b')} {value.day}"
+        return f"{value.strftime('%a')} {text}" if weekday else text

@@ -230,7 +230,7 @@ def test_rows_show_owner_due_time_overdue_and_links(app: Flask, cases: KronCases
     assert "Unassigned" in row("D") and "Unassigned" in row("B")
     # Overdue is said in words, not only in colour.
     assert ">Overdue<" in row("C") and ">Overdue<" in row("D") and "Overdue" not in row("A")
-    assert re.search(r'<time class="kc-time" datetime="[^"]+">', row("A"))
+    assert re.search(r'<time class="kc-time" datetime="[^"]+" title="[^"]+">', row("A"))
     assert "—" in row("B")  # resolved: no due time
     assert f'<a href="/kroncases/cases/{world["D"]}">Wrong VAT number on invoice</a>' in row("D")
     assert f'href="/conversations/{desk.other_conversation}#kc-message-{desk.other_messages[0]}"' in row("D")

@@ -137,4 +137,4 @@ def test_activity_times_are_shown_in_the_host_zone(app, cases, desk):
         desk.host.db.session.execute(sa.update(activity).values(created_at=datetime(2024, 3, 1, 9, 15, tzinfo=UTC)))
         desk.host.db.session.commit()
         html = str(app.jinja_env.globals["kroncases"].activity(desk.conv(desk.conversation)))
-    assert "Mar 01, 18:15" in html and 'datetime="2024-03-01T18:15:00+09:00"' in html
+    assert "Mar 01 2024, 18:15" in html and 'datetime="2024-03-01T18:15:00+09:00"' in html

@@ -360,6 +360,36 @@ def test_signed_out_visitors_go_to_the_hosts_login_and_agents_see_its_layout(dat
             db.engine.dispose()
 
 
+def test_days_are_named_in_the_agents_language(database: Any) -> None:
+    """With Flask-Babel, the days of the table and chart follow the agent's locale; the ISO date stays beside them."""
+    from babel.dates import format_skeleton
+    from flask_login import FlaskLoginClient
+
+    from examples.host_app import create_app
+    from examples.host_app.models import User, db
+
+    app = create_app({"TESTING": True, "SECRET_KEY": "test", "SQLALCHEMY_DATABASE_URI": database.url,
+                      "SQLALCHEMY_ENGINE_OPTIONS": database.engine_options})
+    app.test_client_class = FlaskLoginClient
+    try:
+        for email, locale in (("jonas@example.com", "de"), ("bea@example.com", "en")):
+            with app.app_context():
+                agent = db.session.scalar(sa.select(User).where(User.email == email))
+                assert agent.locale == locale
+                client = app.test_client(user=agent)
+            html = client.get("/kroncases/reports").get_data(as_text=True)
+            rows = re.findall(r'data-kc-day="([\d-]+)"><th[^>]*><time class="kc-time" datetime="\1">([^<]+)</time>', html)
+            assert len(rows) == REPORT_DAYS
+            for iso, shown in rows:
+                assert shown == format_skeleton("MMMEd", datetime.fromisoformat(iso).date(), locale=locale), (email, iso)
+            first = datetime.fromisoformat(rows[-1][0]).date()
+            assert f'text-anchor="middle">{format_skeleton("MMMd", first, locale=locale)}</text>' in html
+    finally:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
 def test_count_rows_follow_the_enums(app: Flask, cases: KronCases, desk: Desk) -> None:
     with app.app_context():
         report = cases.report(desk.user(desk.agent), now=NOW)

@@ -19,6 +19,8 @@ from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from ..config import template_name
+from ..i18n import N_
+from ..i18n import gettext as _
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
@@ -101,14 +103,24 @@ def render(name: str, **context: Any) -> str:
     return render_template(template_name(current_app.config, name), **context)
 
 
-#: What an HTML error page says when the refusal brought no words of its own.
+#: What an HTML error page says when the refusal brought no words of its own
+#: (marked only: :func:`error_message` looks them up in the agent's language).
 ERROR_MESSAGES = {
-    400: "This request could not be understood. Reload the page and try again.",
-    401: "Sign in to work with cases.",
-    403: "You are not allowed to open this page.",
-    404: "There is no such page.",
-    405: "This page does not take that kind of request.",
+    400: N_("This request could not be understood. Reload the page and try again."),
+    401: N_("Sign in to work with cases."),
+    403: N_("You are not allowed to open this page."),
+    404: N_("There is no such page."),
+    405: N_("This page does not take that kind of request."),
 }
+#: Said for any other refusal.
+SOMETHING_WRONG = N_("Something went wrong.")
+#: Said for a body over the limit (413).
+TOO_LARGE = N_("This request is too large; nothing was saved.")
+
+
+def error_message(status: int) -> str:
+    """What a refusal with this status says, in the agent's language."""
+    return _(ERROR_MESSAGES.get(status, TOO_LARGE if status == 413 else SOMETHING_WRONG))
 
 
 #: A path on this site as a link may carry it: one leading slash (``//host`` and ``/\host``
@@ -135,18 +147,18 @@ def way_back() -> tuple[str, str]:
             and _SITE_PATH.fullmatch(target)):
         here = request.path + (f"?{request.query_string.decode('latin-1')}" if request.query_string else "")
         if target != here:
-            return target, "Go back"
+            return target, _("Go back")
     if "kroncases_panel.cases" in current_app.view_functions:
         cases = url_for("kroncases_panel.cases")
         if cases != request.path:
-            return cases, "Back to support cases"
-    return request.script_root + "/", "Back to the start page"
+            return cases, _("Back to support cases")
+    return request.script_root + "/", _("Back to the start page")
 
 
 def error_page(status: int, message: str | None = None) -> ResponseReturnValue:
     """An HTML error page inside ``kroncases/layout.html`` (the host's frame when it overrides it), with a way back."""
     back_url, back_label = way_back()
-    text = message or ERROR_MESSAGES.get(status, "Something went wrong.")
+    text = message or error_message(status)
     return render("error_page", message=text, status=status, back_url=back_url, back_label=back_label), status
 
 
@@ -193,7 +205,7 @@ def refuse_unrouted(not_found: str | None = None) -> NoReturn:
     allowed: set[str] = set()
     for method in ANY_METHOD:
         try:
-            rule, _ = adapter.match(request.path, method=method, return_rule=True)
+            rule, _arguments = adapter.match(request.path, method=method, return_rule=True)
         except HTTPException:
             continue
         if rule.endpoint != request.endpoint:

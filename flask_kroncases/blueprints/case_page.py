@@ -26,13 +26,20 @@ from ..enums import OPENING_MESSAGE, Status
 from ..errors import CaseError
 from ..forms import ActionForm, AssignForm, CaseFieldsForm, EscalateForm, NoteForm, StatusForm
 from ..hooks import unwrap_user
+from ..i18n import N_
+from ..i18n import gettext as _
 from ..models import host_time, utcnow
 from ..services import due
 from . import render
 from .panel import _helpers, _state, panel
 
-#: What each status button says when it worked.
-_MOVED = {"pending": "marked pending", "open": "marked open", "reopen": "reopened", "resolve": "resolved"}
+#: What each status button says when it worked: whole sentences, looked up when flashed.
+_MOVED = {
+    "pending": N_("Case #%(id)s was marked pending."),
+    "open": N_("Case #%(id)s was marked open."),
+    "reopen": N_("Case #%(id)s was reopened."),
+    "resolve": N_("Case #%(id)s was resolved."),
+}
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,7 @@ class Quote:
     key: str
     text: str
     author_role: str
+    #: In UTC: the page shows it in the agent's zone (``kroncases.time``).
     sent_at: datetime | None
     url: str | None
 
@@ -68,15 +76,15 @@ def assign_case(case_id: str) -> ResponseReturnValue:
 
     def act(form: AssignForm) -> str:
         if not form.assignee.raw_data:
-            raise CaseError("Choose an agent.", errors={"assignee": ["Choose an agent."]})
+            raise CaseError(_("Choose an agent."), errors={"assignee": [_("Choose an agent.")]})
         wanted: Any = form.assignee.data or None
         if wanted == "me":
             wanted = unwrap_user(current_user)
         case = _state().service.assign(case_id, wanted, by=current_user)
         owner = case.assignee
         if owner is None:
-            return f"Case #{case.id} has no owner now."
-        return f"Case #{case.id} is assigned to {_state().hooks.display_name(owner)}."
+            return _("Case #%(id)s has no owner now.", id=case.id)
+        return _("Case #%(id)s is assigned to %(name)s.", id=case.id, name=_state().hooks.display_name(owner))
 
     return _act(case_id, "assign", AssignForm(), act)
 
@@ -90,7 +98,7 @@ def update_case(case_id: str) -> ResponseReturnValue:
             case_id, by=current_user,
             title=form.title.data or "", case_type=form.case_type.data or "", priority=form.priority.data or "",
         )
-        return f"Case #{case.id} was updated."
+        return _("Case #%(id)s was updated.", id=case.id)
 
     return _act(case_id, "fields", CaseFieldsForm(), act)
 
@@ -107,7 +115,7 @@ def move_case(case_id: str) -> ResponseReturnValue:
         else:
             target = Status.RESOLVED.value if wanted == "resolve" else wanted
             case = service.set_status(case_id, target, by=current_user)
-        return f"Case #{case.id} was {_MOVED.get(wanted, 'moved')}."
+        return _(_MOVED.get(wanted, N_("Case #%(id)s was moved.")), id=case.id)
 
     return _act(case_id, "status", StatusForm(), act)
 
@@ -116,7 +124,7 @@ def move_case(case_id: str) -> ResponseReturnValue:
 def escalate_case(case_id: str) -> ResponseReturnValue:
     def act(form: EscalateForm) -> str:
         case = _state().service.escalate(case_id, by=current_user, reason=form.reason.data or "")
-        return f"Case #{case.id} was escalated (level {case.escalation_level})."
+        return _("Case #%(id)s was escalated (level %(level)s).", id=case.id, level=case.escalation_level)
 
     return _act(case_id, "escalate", EscalateForm(), act)
 
@@ -127,7 +135,8 @@ def regenerate_summary(case_id: str) -> ResponseReturnValue:
 
     def act(form: ActionForm) -> str:
         case = _state().summaries.regenerate(case_id, by=current_user)
-        return f"A new summary of Case #{case.id} is being written; reload the page in a moment to read it."
+        return _("A new summary of Case #%(id)s is being written; reload the page in a moment to read it.",
+                 id=case.id)
 
     return _act(case_id, "summary", ActionForm(), act)
 
@@ -136,7 +145,7 @@ def regenerate_summary(case_id: str) -> ResponseReturnValue:
 def add_note(case_id: str) -> ResponseReturnValue:
     def act(form: NoteForm) -> str:
         note = _state().service.add_note(case_id, form.note.data or "", by=current_user)
-        return f"Your note was added to Case #{note.case_id}."
+        return _("Your note was added to Case #%(id)s.", id=note.case_id)
 
     return _act(case_id, "note", NoteForm(), act)
 
@@ -149,7 +158,7 @@ def _act(case_id: str, name: str, form: Any, act: Callable[[Any], str]) -> Respo
     """
     try:
         if not form.validate_on_submit():  # the blueprint checked the CSRF token; nothing else can fail here
-            raise CaseError("Check the highlighted fields.", errors=dict(form.errors))
+            raise CaseError(_("Check the highlighted fields."), errors=dict(form.errors))
         done = act(form)
     except CaseError as exc:
         if exc.kind in ("not_found", "forbidden"):
@@ -211,7 +220,6 @@ def _quotes(case: Any) -> list[Quote]:
     state = _state()
     hooks, host = state.hooks, state.models.host
     zone = current_app.config["KRONCASES_HOST_TIMEZONE"]
-    shown = _helpers().shown_time
     conversation_url = hooks.url_for_conversation(case.conversation)
 
     def link(key: str, message: Any) -> str | None:
@@ -226,12 +234,12 @@ def _quotes(case: Any) -> list[Quote]:
         opening = hooks.read_opening(case.conversation)
         if opening is not None:
             quotes.append(Quote(OPENING_MESSAGE, opening.text, opening.author_role,
-                                shown(host_time(opening.sent_at, zone)), link(OPENING_MESSAGE, None)))
+                                host_time(opening.sent_at, zone), link(OPENING_MESSAGE, None)))
     for message_link in case.message_links:
         message = message_link.message
         if message is None:  # the host deleted it
             continue
         read = hooks.read_message(message)
         key = str(host.message.key_of(message))
-        quotes.append(Quote(key, read.text, read.author_role, shown(host_time(read.sent_at, zone)), link(key, message)))
+        quotes.append(Quote(key, read.text, read.author_role, host_time(read.sent_at, zone), link(key, message)))
     return quotes

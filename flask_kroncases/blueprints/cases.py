@@ -22,8 +22,9 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from ..errors import CaseError
 from ..hooks import unwrap_user
+from ..i18n import gettext as _
 from ..services.serialization import describe_case, describe_note, describe_suggestion
-from . import ANY_METHOD, html_safe_json, limit_body, protect_csrf, refuse_unrouted
+from . import ANY_METHOD, error_message, html_safe_json, http_error_message, limit_body, protect_csrf, refuse_unrouted
 
 api = Blueprint("kroncases_api", __name__)
 api.after_request(html_safe_json)
@@ -45,7 +46,7 @@ def _guard() -> ResponseReturnValue | None:
     if request.endpoint == "kroncases_api.no_such_route":
         return None  # unknown URLs answer 404/405 whoever asks
     if not current_user.is_authenticated:
-        return _json_error(401, "unauthorized", "Sign in to work with cases.")
+        return _json_error(401, "unauthorized", error_message(401))
     limit_body()
     protect_csrf()
     return None
@@ -58,14 +59,16 @@ def _case_error(exc: CaseError) -> ResponseReturnValue:
 
 @api.errorhandler(CSRFError)
 def _csrf_error(exc: CSRFError) -> ResponseReturnValue:
-    return _json_error(400, "csrf", f"{exc.description} Reload the page and try again.")
+    return _json_error(400, "csrf", _("%(reason)s Reload the page and try again.", reason=exc.description))
 
 
 @api.errorhandler(HTTPException)
 def _http_error(exc: HTTPException) -> ResponseReturnValue:
     kinds = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
     code = exc.code or 500
-    response = jsonify(error=kinds.get(code, "invalid"), message=exc.description, errors={})
+    # Our own words (abort's, or ours for the status) rather than Werkzeug's English stock text.
+    message = http_error_message(exc) or error_message(code)
+    response = jsonify(error=kinds.get(code, "invalid"), message=message, errors={})
     headers = {"Allow": ", ".join(exc.valid_methods)} if isinstance(exc, MethodNotAllowed) and exc.valid_methods else {}
     return response, code, headers
 
@@ -75,8 +78,8 @@ def _http_error(exc: HTTPException) -> ResponseReturnValue:
 def _database_unavailable(exc: Exception) -> ResponseReturnValue:
     """A dropped or refused database connection: nothing was written, try again."""
     _state().db.session.rollback()
-    response = jsonify(error="unavailable", message="The database is not answering; nothing was saved. Try again.",
-                       errors={})
+    response = jsonify(error="unavailable",
+                       message=_("The database is not answering; nothing was saved. Try again."), errors={})
     return response, 503, {"Retry-After": "2"}
 
 
@@ -88,7 +91,7 @@ def _body() -> dict[str, Any]:
     except (ValueError, RecursionError):
         data = None
     if not isinstance(data, dict):
-        raise CaseError("Send a JSON object as the request body.")
+        raise CaseError(_("Send a JSON object as the request body."))
     return data
 
 
@@ -159,7 +162,8 @@ def assign(case_id: str) -> ResponseReturnValue:
     """``{"assignee": <user key> | "me" | null}``: give the case an owner, or none."""
     data = _body()
     if "assignee" not in data:
-        raise CaseError("Say who owns the case: a user id, \"me\" or null.", errors={"assignee": ["Choose an agent."]})
+        raise CaseError(_("Say who owns the case: a user id, \"me\" or null."),
+                        errors={"assignee": [_("Choose an agent.")]})
     assignee = data["assignee"]
     if assignee == "me":
         assignee = unwrap_user(current_user)
@@ -235,4 +239,4 @@ def get_suggestion(suggestion_id: str) -> ResponseReturnValue:
 @api.route("/<path:rest>", methods=ANY_METHOD)
 def no_such_route(rest: str) -> ResponseReturnValue:
     """Under the API prefix even a wrong URL or method answers JSON: 405 where another method fits, else 404."""
-    refuse_unrouted("There is no such API route.")
+    refuse_unrouted(_("There is no such API route."))

@@ -23,11 +23,12 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTo
 from ..errors import CaseError
 from ..forms import CaseForm
 from ..hooks import unwrap_user
+from ..i18n import gettext as _
 from ..services.serialization import describe_case
 from . import (
     ANY_METHOD,
-    ERROR_MESSAGES,
     ERROR_STATUSES,
+    error_message,
     error_page,
     html_safe_json,
     http_error_message,
@@ -67,7 +68,7 @@ def _error(status: int, kind: str, message: str, errors: dict[str, list[str]] | 
 def _require_user() -> ResponseReturnValue | None:
     if not current_user.is_authenticated:
         if _wants_json() or request.method != "GET":
-            return _error(401, "unauthorized", "Sign in to work with cases.")
+            return _error(401, "unauthorized", error_message(401))
         return current_app.login_manager.unauthorized()  # type: ignore[attr-defined, no-any-return]
     limit_body()
     protect_csrf()
@@ -81,13 +82,13 @@ def _case_error(exc: CaseError) -> ResponseReturnValue:
 
 @panel.errorhandler(CSRFError)
 def _csrf_error(exc: CSRFError) -> ResponseReturnValue:
-    return _error(400, "csrf", f"The form expired or lacks its security token ({exc.description}) "
-                  "Reload the page and try again.")
+    return _error(400, "csrf", _("The form expired or lacks its security token (%(reason)s) "
+                                 "Reload the page and try again.", reason=exc.description))
 
 
 @panel.errorhandler(RequestEntityTooLarge)
 def _too_large(exc: RequestEntityTooLarge) -> ResponseReturnValue:
-    return _error(413, "too_large", "This request is too large; nothing was saved.")
+    return _error(413, "too_large", error_message(413))
 
 
 def _http_error(exc: HTTPException) -> ResponseReturnValue:
@@ -96,7 +97,7 @@ def _http_error(exc: HTTPException) -> ResponseReturnValue:
     Server errors are left to the host's handlers.
     """
     status = exc.code or 400
-    message = http_error_message(exc) or ERROR_MESSAGES.get(status, "Something went wrong.")
+    message = http_error_message(exc) or error_message(status)
     response = make_response(_error(status, (exc.name or "error").lower().replace(" ", "_"), message))
     if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
         response.headers["Allow"] = ", ".join(exc.valid_methods)
@@ -181,10 +182,11 @@ def create_case(conversation_key: str) -> ResponseReturnValue:
         return redirect(url or _helpers().cases_url(), 303)
 
     # A missing or stale CSRF token never gets here: the blueprint's guard refused it already.
-    errors = {name: list(messages) for name, messages in form.errors.items()}
+    # str(): the validators' messages are lazy strings, looked up now in the agent's language.
+    errors = {name: [str(message) for message in messages] for name, messages in form.errors.items()}
     if "message_ids" in errors:
         errors["messages"] = errors.pop("message_ids")
-    return _form_refused(form, conversation, 400, "invalid", "Check the highlighted fields.", errors, as_json)
+    return _form_refused(form, conversation, 400, "invalid", _("Check the highlighted fields."), errors, as_json)
 
 
 def _form_refused(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
+from ..i18n import gettext as _
 from . import render
 from .panel import _state, panel
 
@@ -33,19 +34,24 @@ def ticks(maximum: float) -> list[int]:
 
 
 def duration(seconds: float | None) -> str:
-    """A time to resolve in words an agent reads at a glance: ``45 min``, ``3 h 20 min``, ``2 d 4 h``."""
+    """A time to resolve in words an agent reads at a glance: ``45 min``, ``3 h 20 min``, ``2 d 4 h``.
+
+    Unit abbreviations do not change with the number in English; each pattern
+    is a whole message, so a language that abbreviates otherwise can.
+    """
     if seconds is None:
         return "—"
     minutes = round(seconds / 60)
     if minutes < 1:
-        return "under 1 min"
+        return _("under 1 min")
     if minutes < 60:
-        return f"{minutes} min"
+        return _("%(minutes)d min", minutes=minutes)
     hours, minutes = divmod(minutes, 60)
     if hours < 24:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+        return _("%(hours)d h %(minutes)d min", hours=hours, minutes=minutes) if minutes else _(
+            "%(hours)d h", hours=hours)
     days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
+    return _("%(days)d d %(hours)d h", days=days, hours=hours) if hours else _("%(days)d d", days=days)
 
 
 @panel.get("/reports")

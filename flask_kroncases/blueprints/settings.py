@@ -19,6 +19,8 @@ from ..enums import WEBHOOK_EVENTS as EVENTS
 from ..enums import DeliveryStatus
 from ..errors import CaseError
 from ..forms import ActionForm, ConfirmForm, WebhookEndpointForm
+from ..i18n import gettext as _
+from ..i18n import ngettext
 from ..webhooks import mask_secret
 from . import ERROR_STATUSES, error_page, http_error_message, limit_body, protect_csrf, render
 
@@ -54,8 +56,8 @@ def _not_found(exc: CaseError) -> ResponseReturnValue:
 
 @settings.errorhandler(CSRFError)
 def _csrf_error(exc: CSRFError) -> ResponseReturnValue:
-    return error_page(400, f"The form expired or lacks its security token ({exc.description}) "
-                      "Reload the page and try again.")
+    return error_page(400, _("The form expired or lacks its security token (%(reason)s) Reload the page and try again.",
+                             reason=exc.description))
 
 
 def _http_error(exc: HTTPException) -> ResponseReturnValue:
@@ -141,13 +143,13 @@ def update(endpoint_id: str) -> ResponseReturnValue:
     except CaseError as exc:
         _apply_errors(form, exc)
         return _render(endpoint, form, status=400)
-    flash("Webhook saved.", "success")
+    flash(_("Webhook saved."), "success")
     return redirect(url_for(".show", endpoint_id=endpoint.id))
 
 
 def _action(endpoint_id: str) -> Any:
     if not ActionForm().validate_on_submit():
-        abort(400, "The form expired or its CSRF token is missing. Reload the page and try again.")
+        abort(400, _("The form expired or its CSRF token is missing. Reload the page and try again."))
     return _webhooks().endpoint(endpoint_id)
 
 
@@ -155,14 +157,12 @@ def _overlap_words(seconds: float) -> str:
     """``KRONCASES_WEBHOOK_SECRET_OVERLAP`` as the confirmation says it: "24 hours", "3 days", "90 minutes"."""
     whole = int(seconds)
     if whole >= 2 * 86400 and whole % 86400 == 0:
-        amount, unit = whole // 86400, "day"
-    elif whole >= 3600 and whole % 3600 == 0:
-        amount, unit = whole // 3600, "hour"
-    elif whole >= 60 and whole % 60 == 0:
-        amount, unit = whole // 60, "minute"
-    else:
-        amount, unit = whole, "second"
-    return f"{amount} {unit}" + ("" if amount == 1 else "s")
+        return ngettext("%(num)d day", "%(num)d days", whole // 86400)
+    if whole >= 3600 and whole % 3600 == 0:
+        return ngettext("%(num)d hour", "%(num)d hours", whole // 3600)
+    if whole >= 60 and whole % 60 == 0:
+        return ngettext("%(num)d minute", "%(num)d minutes", whole // 60)
+    return ngettext("%(num)d second", "%(num)d seconds", whole)
 
 
 def _confirmation(endpoint: Any, action: str) -> ResponseReturnValue:
@@ -170,15 +170,17 @@ def _confirmation(endpoint: Any, action: str) -> ResponseReturnValue:
     if action == "rotate":
         overlap = float(current_app.config["KRONCASES_WEBHOOK_SECRET_OVERLAP"])
         confirm = {
-            "action": "rotate", "title": "Rotate secret?", "question": f"Rotate the secret of {endpoint.url}?",
-            "detail": (f"The old secret keeps signing for {_overlap_words(overlap)}." if overlap > 0
-                       else "The old secret stops signing at once."),
+            "action": "rotate", "title": _("Rotate secret?"),
+            "question": _("Rotate the secret of %(url)s?", url=endpoint.url),
+            "detail": (_("The old secret keeps signing for %(span)s.", span=_overlap_words(overlap)) if overlap > 0
+                       else _("The old secret stops signing at once.")),
             "url": url_for(".rotate", endpoint_id=endpoint.id),
         }
     else:
         confirm = {
-            "action": "delete", "title": "Delete endpoint?", "question": f"Delete the endpoint {endpoint.url}?",
-            "detail": "Events stop going to it. This cannot be undone.",
+            "action": "delete", "title": _("Delete endpoint?"),
+            "question": _("Delete the endpoint %(url)s?", url=endpoint.url),
+            "detail": _("Events stop going to it. This cannot be undone."),
             "url": url_for(".delete", endpoint_id=endpoint.id),
         }
     return render("webhook_settings", endpoint=endpoint, confirm=confirm, confirm_form=ConfirmForm(),
@@ -189,7 +191,7 @@ def _confirmed_action(endpoint_id: str) -> tuple[Any, bool]:
     """The endpoint (404 if none) and whether the POST said ``confirm=yes``."""
     form = ConfirmForm()
     if not form.validate_on_submit():
-        abort(400, "The form expired or its CSRF token is missing. Reload the page and try again.")
+        abort(400, _("The form expired or its CSRF token is missing. Reload the page and try again."))
     return _webhooks().endpoint(endpoint_id), form.confirmed
 
 
@@ -206,7 +208,7 @@ def rotate(endpoint_id: str) -> ResponseReturnValue:
 def send_test(endpoint_id: str) -> ResponseReturnValue:
     endpoint = _action(endpoint_id)
     delivery = _webhooks().send_test_event(endpoint)
-    flash(f"Test event queued (delivery #{delivery.id}).", "success")
+    flash(_("Test event queued (delivery #%(id)s).", id=delivery.id), "success")
     return redirect(url_for(".show", endpoint_id=endpoint.id))
 
 
@@ -216,15 +218,15 @@ def delete(endpoint_id: str) -> ResponseReturnValue:
     if not confirmed:
         return _confirmation(endpoint, "delete")
     _webhooks().delete_endpoint(endpoint)
-    flash("Webhook deleted.", "success")
+    flash(_("Webhook deleted."), "success")
     return redirect(url_for(".index"))
 
 
 @settings.post("/integrations/webhooks/deliveries/<delivery_id>/redeliver")
 def redeliver(delivery_id: str) -> ResponseReturnValue:
     if not ActionForm().validate_on_submit():
-        abort(400, "The form expired or its CSRF token is missing. Reload the page and try again.")
+        abort(400, _("The form expired or its CSRF token is missing. Reload the page and try again."))
     service = _webhooks()
     delivery = service.redeliver(service.delivery(delivery_id))
-    flash(f"Delivery #{delivery.id} queued again.", "success")
+    flash(_("Delivery #%(id)s queued again.", id=delivery.id), "success")
     return redirect(url_for(".show", endpoint_id=delivery.endpoint_id))

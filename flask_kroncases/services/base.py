@@ -7,6 +7,7 @@ from typing import Any
 from flask import current_app
 
 from ..errors import CaseError
+from ..i18n import gettext
 from ..models import Models, coerce_key
 
 
@@ -30,12 +31,13 @@ class Service:
 
         Text that is no key of the column's type (``"-1"``, ``"²"``, an id past
         the column's range, NUL) is refused here, before the database could
-        choke on it, with the same words as a missing row.
+        choke on it, with the same words as a missing row. ``missing`` is a
+        marked text (``N_``), looked up in the agent's language when it is said.
         """
         if isinstance(raw_id, model):
             return raw_id
         key = coerce_key(model.__table__.c.id.type, raw_id)  # type: ignore[attr-defined]
         found = self.session.get(model, key) if key is not None else None
         if found is None:
-            raise CaseError(missing, kind="not_found")
+            raise CaseError(gettext(missing), kind="not_found")
         return found

@@ -25,6 +25,8 @@ from sqlalchemy.orm import lazyload, selectinload
 from ..enums import CaseType, Priority, Status
 from ..errors import CaseError
 from ..hooks import HostHooks, is_signed_in, unwrap_user
+from ..i18n import gettext as _
+from ..i18n import ngettext
 from ..models import Models, utcnow
 from . import due as due_service
 from .base import Service
@@ -150,7 +152,11 @@ class CasePage:
 
 @dataclass(frozen=True)
 class BulkResult:
-    """What happened to one case of a bulk change."""
+    """What happened to one case of a bulk change.
+
+    ``text`` is in the language of the agent who made the change (the one who
+    reads the results, on the page the change redirects to).
+    """
 
     case_id: str
     ok: bool
@@ -158,7 +164,7 @@ class BulkResult:
 
     @property
     def line(self) -> str:
-        return f"Case #{self.case_id}: {self.text}"
+        return _("Case #%(id)s: %(result)s", id=self.case_id, result=self.text)
 
 
 class _Access:
@@ -301,7 +307,7 @@ class CaseListService(Service):
         Case = self.models.Case
         rows = self.session.execute(stmt.add_columns(Case.conversation_id).execution_options(yield_per=_SCAN_BATCH))
         for partition in rows.partitions():
-            allowed = access.allowed({key for _, key in partition})
+            allowed = access.allowed({key for _case_id, key in partition})
             yield from (case_id for case_id, key in partition if key in allowed)
 
     def _owners(self, access: _Access) -> list[Owner]:
@@ -317,7 +323,7 @@ class CaseListService(Service):
                     .execution_options(yield_per=_SCAN_BATCH))
             seen: set[Any] = set()
             for partition in self.session.execute(stmt).partitions():
-                allowed = access.allowed({conversation for _, conversation in partition})
+                allowed = access.allowed({conversation for _owner, conversation in partition})
                 for key, conversation in partition:
                     if conversation in allowed and key not in seen:
                         seen.add(key)
@@ -345,7 +351,7 @@ class CaseListService(Service):
         """
         user = unwrap_user(user)
         if not is_signed_in(user):
-            raise CaseError("Sign in to work with cases.", kind="forbidden")
+            raise CaseError(_("Sign in to work with cases."), kind="forbidden")
         operation = self._operation(user, action)
         ids = self._bulk_ids(case_ids)
         results: list[BulkResult] = []
@@ -372,20 +378,22 @@ class CaseListService(Service):
             if text:
                 ids.setdefault(text)
             if len(ids) > BULK_LIMIT:
-                raise CaseError(f"Select at most {BULK_LIMIT} cases at a time; nothing was changed.",
-                                errors={"case_ids": [f"At most {BULK_LIMIT} cases."]})
+                raise CaseError(
+                    ngettext("Select at most %(num)d case at a time; nothing was changed.",
+                             "Select at most %(num)d cases at a time; nothing was changed.", BULK_LIMIT),
+                    errors={"case_ids": [ngettext("At most %(num)d case.", "At most %(num)d cases.", BULK_LIMIT)]})
         if not ids:
-            raise CaseError("Select at least one case first; nothing was changed.",
-                            errors={"case_ids": ["Select at least one case."]})
+            raise CaseError(_("Select at least one case first; nothing was changed."),
+                            errors={"case_ids": [_("Select at least one case.")]})
         return list(ids)
 
     def _operation(self, user: Any, action: Any) -> Callable[[Any], str]:
         """The service call for ``action``, checked before any case is touched."""
-        verb, _, value = (action if isinstance(action, str) else "").partition(":")
+        verb, _colon, value = (action if isinstance(action, str) else "").partition(":")
         cases = self.cases
         if verb == "assign" and value in ("me", "none"):
             target = user if value == "me" else None
-            done = "assigned to you" if value == "me" else "unassigned"
+            done = _("assigned to you") if value == "me" else _("unassigned")
 
             def assign(case: Any) -> str:
                 cases.assign(case, target, by=user)
@@ -398,11 +406,11 @@ class CaseListService(Service):
 
             def assign_to(case: Any) -> str:
                 cases.assign(case, agent, by=user)
-                return f"assigned to {name}"
+                return _("assigned to %(name)s", name=name)
 
             return assign_to
         if verb == "status" and value in _values(Status):
-            done = {"pending": "marked pending", "open": "marked open", "resolved": "resolved"}[value]
+            done = {"pending": _("marked pending"), "open": _("marked open"), "resolved": _("resolved")}[value]
 
             def move(case: Any) -> str:
                 cases.set_status(case, value, by=user)
@@ -413,7 +421,7 @@ class CaseListService(Service):
 
             def reopen(case: Any) -> str:
                 cases.reopen(case, by=user)
-                return "reopened"
+                return _("reopened")
 
             return reopen
         if verb == "priority" and value in _values(Priority):
@@ -421,10 +429,10 @@ class CaseListService(Service):
 
             def prioritize(case: Any) -> str:
                 cases.update(case, priority=value, by=user)
-                return f"priority set to {label}"
+                return _("priority set to %(priority)s", priority=label)
 
             return prioritize
-        raise CaseError("Choose what to do with the selected cases.", errors={"action": ["Choose an action."]})
+        raise CaseError(_("Choose what to do with the selected cases."), errors={"action": [_("Choose an action.")]})
 
     # -- CSV export ------------------------------------------------------------
 
@@ -490,9 +498,13 @@ def _csv_lines(rows: Iterable[Iterable[Any]]) -> str:
 
 
 def _refusal(label: str, exc: CaseError) -> str:
-    """A service refusal as a row of the results: "not found", "already resolved" ..."""
+    """A service refusal as a row of the results: "not found", "already resolved" ...
+
+    The English message loses its "Case #ID is" (the row names the case); a
+    translated one is shown whole, since its wording is not ours to cut.
+    """
     if exc.kind == "not_found":
-        return "not found"
+        return _("not found")
     text = exc.message.rstrip(".")
     for prefix in (f"Case #{label} is ", f"Case #{label} "):
         if text.startswith(prefix):

@@ -35,6 +35,8 @@ from ..enums import (
 )
 from ..errors import CaseError
 from ..hooks import HostHooks, is_signed_in, unwrap_user
+from ..i18n import N_, ngettext
+from ..i18n import gettext as _
 from ..models import Models, storable, utcnow
 from . import activity as activity_service
 from . import due as due_service
@@ -44,18 +46,43 @@ from .delivery import DeliveryService
 from .serialization import iso, json_key
 from .unit_of_work import NothingChanged, UnitOfWork
 
-UNSTORABLE = "This text holds characters that cannot be stored (NUL or a broken surrogate)."
-NO_CONVERSATION = "This conversation does not exist."
-NO_CASE = "This case does not exist."
-NO_AGENT = "There is no such agent."
+# Refusals said in many places: marked here, looked up (``_(NO_CASE)``) when raised.
+UNSTORABLE = N_("This text holds characters that cannot be stored (NUL or a broken surrogate).")
+NO_CONVERSATION = N_("This conversation does not exist.")
+NO_CASE = N_("This case does not exist.")
+NO_AGENT = N_("There is no such agent.")
+
+#: "Case #1 is already <status>.", one whole sentence per status.
+_ALREADY = {
+    Status.OPEN: N_("Case #%(id)s is already open."),
+    Status.PENDING: N_("Case #%(id)s is already pending."),
+    Status.RESOLVED: N_("Case #%(id)s is already resolved."),
+}
+#: Why a case that is not resolved cannot be reopened, per status.
+_NOT_REOPENABLE = {
+    Status.OPEN: N_("Only a resolved case can be reopened; Case #%(id)s is open."),
+    Status.PENDING: N_("Only a resolved case can be reopened; Case #%(id)s is pending."),
+}
+
+#: The status moves TRANSITIONS refuses (besides staying put), each in a whole sentence.
+_REFUSED_MOVES = {
+    (Status.RESOLVED, Status.PENDING): N_("A resolved case cannot be marked pending; reopen it first."),
+}
 
 
-def _name(key: Any) -> str:
-    return "The opening message" if key == OPENING_MESSAGE else f"Message {key}"
+def _already_logged(key: Any, case_id: Any) -> str:
+    if key == OPENING_MESSAGE:
+        return _("The opening message is already logged under Case #%(case)s.", case=case_id)
+    return _("Message %(key)s is already logged under Case #%(case)s.", key=key, case=case_id)
 
 
 def _choice_message(enum: type[Any]) -> str:
-    return "Choose one of " + ", ".join(member.label for member in enum) + "."
+    return _("Choose one of %(choices)s.", choices=", ".join(member.label for member in enum))
+
+
+def _all(errors: dict[str, list[str]]) -> str:
+    """Every problem found, one after the other (each a whole sentence)."""
+    return " ".join(m for ms in errors.values() for m in ms)
 
 
 class CaseService(Service):
@@ -86,7 +113,7 @@ class CaseService(Service):
             coerced = host.coerce_key(key)
             found = self.session.get(host.model, coerced) if coerced is not None else None
         if found is None:
-            raise CaseError(NO_CONVERSATION, kind="not_found")
+            raise CaseError(_(NO_CONVERSATION), kind="not_found")
         if by is not None:
             self.authorize(by, found, not_found=NO_CONVERSATION)
         return found
@@ -160,7 +187,7 @@ class CaseService(Service):
         rows = self.session.execute(sa.select(Note, totals.c.total).join(totals, Note.id == totals.c.latest)).all()
         details = {note.case_id: (int(total), note) for note, total in rows}
         keys = {case.assignee_id for case in cases} | {case.created_by_id for case in cases}
-        keys |= {note.author_id for _, note in details.values()}
+        keys |= {note.author_id for _count, note in details.values()}
         keys.discard(None)
         user = self.models.host.user
         people = {user.key_of(u): u for u in self.session.scalars(
@@ -168,7 +195,7 @@ class CaseService(Service):
         for case in cases:
             set_committed_value(case, "assignee", people.get(case.assignee_id))
             set_committed_value(case, "created_by", people.get(case.created_by_id))
-        for _, note in details.values():
+        for _count, note in details.values():
             set_committed_value(note, "author", people.get(note.author_id))
         return details
 
@@ -208,11 +235,11 @@ class CaseService(Service):
         """
         user = unwrap_user(user)
         if not is_signed_in(user):
-            raise CaseError("Sign in to work with cases.", kind="forbidden")
+            raise CaseError(_("Sign in to work with cases."), kind="forbidden")
         if not isinstance(user, self.models.host.user.model):
             raise TypeError(f"by= must be a {self.models.host.user.model.__name__}, got {user!r}")
         if not self.can_see(user, conversation):
-            raise CaseError(not_found, kind="not_found")
+            raise CaseError(_(not_found), kind="not_found")
         return user
 
     # -- create ----------------------------------------------------------
@@ -246,7 +273,7 @@ class CaseService(Service):
         if errors:
             only_conflict = conflict and set(errors) == {"messages"}
             raise CaseError(
-                "This case was not created: " + " ".join(m for ms in errors.values() for m in ms),
+                _("This case was not created: %(problems)s", problems=_all(errors)),
                 kind="conflict" if only_conflict else "invalid",
                 errors=errors,
             )
@@ -286,18 +313,18 @@ class CaseService(Service):
 
     def _validate_title(self, title: Any, errors: dict[str, list[str]]) -> str:
         if not isinstance(title, str):
-            errors["title"] = ["Enter a title."]
+            errors["title"] = [_("Enter a title.")]
             return ""
         if not storable(title):
-            errors["title"] = [UNSTORABLE]
+            errors["title"] = [_(UNSTORABLE)]
             return ""
         clean = " ".join(title.split())
         if not clean:
-            errors["title"] = ["Enter a title."]
+            errors["title"] = [_("Enter a title.")]
         elif len(clean) > TITLE_MAX_LENGTH:
-            errors["title"] = [
-                f"Shorten the title to {TITLE_MAX_LENGTH} characters; it has {len(clean)}."
-            ]
+            # The words of the case form's Length validator: one catalog entry for both.
+            errors["title"] = [_("Shorten the title to %(max)d characters; it has %(length)d.",
+                                 max=TITLE_MAX_LENGTH, length=len(clean))]
         return clean
 
     def _validate_choice(
@@ -313,15 +340,15 @@ class CaseService(Service):
         if summary is None:
             return None
         if not isinstance(summary, str):
-            errors["summary"] = ["The summary must be text."]
+            errors["summary"] = [_("The summary must be text.")]
             return None
         if not storable(summary):
-            errors["summary"] = [UNSTORABLE]
+            errors["summary"] = [_(UNSTORABLE)]
             return None
         clean = plain_lines(summary)
         limit = self.config["KRONCASES_SUMMARY_MAX_LENGTH"]
         if len(clean) > limit:
-            errors["summary"] = [f"Keep the summary to {limit} characters or fewer."]
+            errors["summary"] = [_("Keep the summary to %(limit)d characters or fewer.", limit=limit)]
         return clean or None
 
     def select_messages(self, conversation: Any, messages: Iterable[Any]) -> list[Any]:
@@ -336,7 +363,7 @@ class CaseService(Service):
         self, conversation: Any, messages: Iterable[Any], errors: dict[str, list[str]], *, room: int | None = None
     ) -> tuple[list[Any], bool]:
         """Return the selected message keys in order, and whether a refusal is a conflict."""
-        keys, _ = self._messages_of(conversation, messages, errors, room=room)
+        keys, _found = self._messages_of(conversation, messages, errors, room=room)
         if errors.get("messages") or not keys:
             return keys, False
         taken = self.cases_for_messages([key for key in keys if key != OPENING_MESSAGE])
@@ -346,7 +373,7 @@ class CaseService(Service):
                 Case.conversation_id == self.conversation_key(conversation), Case.includes_opening.is_(True))).first()
             if holder is not None:
                 taken[OPENING_MESSAGE] = holder
-        problems = [f"{_name(key)} is already logged under Case #{taken[key].id}." for key in keys if key in taken]
+        problems = [_already_logged(key, taken[key].id) for key in keys if key in taken]
         if problems:
             errors["messages"] = problems
         return keys, bool(problems)
@@ -363,14 +390,18 @@ class CaseService(Service):
         """
         host = self.models.host
         if isinstance(messages, (str, bytes)) or not isinstance(messages, Iterable):
-            errors["messages"] = ["Select at least one message."]
+            errors["messages"] = [_("Select at least one message.")]
             return [], {}
         limit = int(self.config["KRONCASES_MAX_MESSAGES_PER_CASE"])
         space = limit if room is None else max(room, 0)
         items = list(islice(messages, space + 1))
         if len(items) > space:
-            errors["messages"] = [f"Select at most {limit} messages for one case."
-                                  + ("" if room is None else f" This case has room for {space} more.")]
+            too_many = ngettext("Select at most %(num)d message for one case.",
+                                "Select at most %(num)d messages for one case.", limit)
+            if room is not None:  # two sentences
+                too_many += " " + ngettext("This case has room for %(num)d more.",
+                                           "This case has room for %(num)d more.", space)
+            errors["messages"] = [too_many]
             return [], {}
         problems: list[str] = []
         keys: dict[Any, None] = {}  # ordered and linear, whatever the number of duplicates
@@ -379,18 +410,18 @@ class CaseService(Service):
             if item == OPENING_MESSAGE and self.hooks.opening_message is not None:
                 opening = found.get(OPENING_MESSAGE) or self.hooks.read_opening(conversation)
                 if opening is None:
-                    problems.append("This conversation has no opening text to select.")
+                    problems.append(_("This conversation has no opening text to select."))
                 else:
                     found[OPENING_MESSAGE] = opening
                     keys.setdefault(OPENING_MESSAGE)
                 continue
             key = host.message.key_of(item) if isinstance(item, host.message.model) else host.message.coerce_key(item)
             if key is None:
-                problems.append(f"{str(item)[:40]!r} is not a message id.")
+                problems.append(_("%(item)s is not a message id.", item=repr(str(item)[:40])))
             else:
                 keys.setdefault(key)
         if not keys and not problems:
-            errors["messages"] = ["Select at least one message."]
+            errors["messages"] = [_("Select at least one message.")]
             return [], {}
 
         wanted = [key for key in keys if key != OPENING_MESSAGE]
@@ -404,7 +435,7 @@ class CaseService(Service):
         for key in wanted:
             msg = found.get(key)
             if msg is None or host.conversation_key_of_message(msg) != conversation_key:
-                problems.append(f"Message {key} is not in this conversation.")
+                problems.append(_("Message %(key)s is not in this conversation.", key=key))
         if problems:
             errors["messages"] = problems
         return list(keys), found
@@ -429,17 +460,17 @@ class CaseService(Service):
         case = self.get_case(case)
         actor = self.authorize(by, case.conversation, not_found=NO_CASE)
         if case.status != Status.RESOLVED.value:
-            message = f"Only a resolved case can be reopened; Case #{case.id} is {case.status}."
+            message = _(_NOT_REOPENABLE[Status(case.status)], id=case.id)
             raise CaseError(message, kind="conflict", errors={"status": [message]})
         return self._move(case, actor, Status.OPEN)
 
     def _move(self, case: Any, actor: Any, target: Status) -> Any:
         current = Status(case.status)
         if target == current:
-            message = f"Case #{case.id} is already {current.value}."
+            message = _(_ALREADY[current], id=case.id)
             raise CaseError(message, kind="conflict", errors={"status": [message]})
         if target not in TRANSITIONS[current]:
-            message = f"A {current.value} case cannot be marked {target.value}; reopen it first."
+            message = _(_REFUSED_MOVES.get((current, target), N_("This status move is not allowed.")))
             raise CaseError(message, kind="conflict", errors={"status": [message]})
 
         change = self.work.change(case, actor, while_doing=f"marked {target.value}")
@@ -471,14 +502,15 @@ class CaseService(Service):
         limit = self.config["KRONCASES_REASON_MAX_LENGTH"]
         clean = plain_lines(reason) if isinstance(reason, str) else ""
         if not storable(clean):
-            raise CaseError(UNSTORABLE, errors={"reason": [UNSTORABLE]})
+            raise CaseError(_(UNSTORABLE), errors={"reason": [_(UNSTORABLE)]})
         if not clean:
-            raise CaseError("Say why the case is escalated.", errors={"reason": ["Say why the case is escalated."]})
+            message = _("Say why the case is escalated.")
+            raise CaseError(message, errors={"reason": [message]})
         if len(clean) > limit:
-            message = f"Keep the reason to {limit} characters or fewer."
+            message = _("Keep the reason to %(limit)d characters or fewer.", limit=limit)
             raise CaseError(message, errors={"reason": [message]})
         if Status(case.status) not in ESCALATABLE:
-            message = f"A resolved case cannot be escalated; reopen Case #{case.id} first."
+            message = _("A resolved case cannot be escalated; reopen Case #%(id)s first.", id=case.id)
             raise CaseError(message, kind="conflict", errors={"status": [message]})
 
         change = self.work.change(case, actor, while_doing="escalated")
@@ -512,7 +544,7 @@ class CaseService(Service):
         key = host.coerce_key(user)
         found = self.session.get(host.model, key) if key is not None else None
         if found is None:
-            raise CaseError(NO_AGENT, errors={"assignee": [NO_AGENT]})
+            raise CaseError(_(NO_AGENT), errors={"assignee": [_(NO_AGENT)]})
         return found
 
     def assignable_users(self, case: Any, *, by: Any = None, limit: int = 200, scan: int = 2000) -> list[Any]:
@@ -547,12 +579,13 @@ class CaseService(Service):
         user_model = self.models.host.user
         new = None if assignee is None or assignee == "" else self.user(assignee)
         if new is not None and not self.can_see(new, case.conversation):
-            message = f"{self.hooks.display_name(new)} may not see this conversation, so cannot own Case #{case.id}."
+            message = _("%(name)s may not see this conversation, so cannot own Case #%(id)s.",
+                        name=self.hooks.display_name(new), id=case.id)
             raise CaseError(message, errors={"assignee": [message]})
         new_key = user_model.key_of(new) if new is not None else None
         if new_key == case.assignee_id:
-            message = (f"Case #{case.id} is already assigned to {self.hooks.display_name(new)}." if new is not None
-                       else f"Case #{case.id} has no owner already.")
+            message = (_("Case #%(id)s is already assigned to %(name)s.", id=case.id, name=self.hooks.display_name(new))
+                       if new is not None else _("Case #%(id)s has no owner already.", id=case.id))
             raise CaseError(message, kind="conflict", errors={"assignee": [message]})
         previous = case.assignee
         change = self.work.change(case, actor, while_doing="assigned")
@@ -594,18 +627,18 @@ class CaseService(Service):
             chosen = self._validate_choice(Priority, priority, "priority", errors)
             wanted["priority"] = chosen.value if chosen is not None else None
         if errors:
-            raise CaseError(f"Case #{case.id} was not changed: " + " ".join(m for ms in errors.values() for m in ms),
+            raise CaseError(_("Case #%(id)s was not changed: %(problems)s", id=case.id, problems=_all(errors)),
                             errors=errors)
         if not wanted:
-            raise CaseError("Say what to change: a title, a case type or a priority.")
+            raise CaseError(_("Say what to change: a title, a case type or a priority."))
         changes = {name: (getattr(case, name), value) for name, value in wanted.items() if getattr(case, name) != value}
         if not changes:
-            raise CaseError(f"Case #{case.id} already has these values.", kind="conflict")
+            raise CaseError(_("Case #%(id)s already has these values.", id=case.id), kind="conflict")
         change = self.work.change(case, actor, while_doing="changed")
         now = change.now
 
         def write() -> None:
-            for name, (_, value) in changes.items():
+            for name, (_old, value) in changes.items():
                 setattr(case, name, value)
             case.updated_at = now
             if "priority" in changes and case.due_at is not None:
@@ -629,14 +662,14 @@ class CaseService(Service):
         case = self.get_case(case)
         actor = self.authorize(by, case.conversation, not_found=NO_CASE)
         if Status(case.status) not in WORKING:
-            message = f"Case #{case.id} is resolved; reopen it before adding messages."
+            message = _("Case #%(id)s is resolved; reopen it before adding messages.", id=case.id)
             raise CaseError(message, kind="conflict", errors={"messages": [message]})
         errors: dict[str, list[str]] = {}
         room = int(self.config["KRONCASES_MAX_MESSAGES_PER_CASE"]) - len(case.message_ids)
         selected, conflict = self._validate_messages(case.conversation, messages, errors, room=room)
         if errors:
             raise CaseError(
-                "No message was added: " + " ".join(m for ms in errors.values() for m in ms),
+                _("No message was added: %(problems)s", problems=_all(errors)),
                 kind="conflict" if conflict else "invalid",
                 errors=errors,
             )
@@ -669,11 +702,12 @@ class CaseService(Service):
         clean = plain_lines(text) if isinstance(text, str) else ""
         problem = None
         if not storable(clean):
-            problem = UNSTORABLE
+            problem = _(UNSTORABLE)
         elif not clean:
-            problem = "Write the note first."
+            problem = _("Write the note first.")
         elif len(clean) > NOTE_MAX_LENGTH:
-            problem = f"Keep the note to {NOTE_MAX_LENGTH} characters or fewer (it has {len(clean)})."
+            problem = _("Keep the note to %(limit)d characters or fewer (it has %(length)d).",
+                        limit=NOTE_MAX_LENGTH, length=len(clean))
         if problem:
             raise CaseError(problem, errors={"note": [problem]})
         change = self.work.change(case, actor, while_doing="given a note")

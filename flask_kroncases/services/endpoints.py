@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from ..enums import DEFAULT_WEBHOOK_EVENTS, TEST_EVENT, DeliveryStatus
 from ..enums import WEBHOOK_EVENTS as EVENTS
 from ..errors import CaseError
+from ..i18n import gettext as _
+from ..i18n import ngettext
 from ..models import Models, storable, utcnow
 from ..webhooks import generate_secret, redact_url, validate_url
 from .base import Service
@@ -43,7 +45,7 @@ class EndpointService(Service):
         Text that is no key (``"-1"``, ``"²"``, ``"2147483648"``, NUL) is
         refused here, before the database could choke on it.
         """
-        return self.find(self.models.WebhookEndpoint, endpoint_id, "This webhook endpoint does not exist.")
+        return self.find(self.models.WebhookEndpoint, endpoint_id, _("This webhook endpoint does not exist."))
 
     def _validate(
         self, url: Any, events: Any, description: Any, *, endpoint_id: int | None = None
@@ -51,9 +53,10 @@ class EndpointService(Service):
         errors: dict[str, list[str]] = {}
         clean_url = url.strip() if isinstance(url, str) else ""
         if not clean_url:
-            errors["url"] = ["Enter the endpoint URL."]
+            errors["url"] = [_("Enter the endpoint URL.")]
         elif len(clean_url) > 2048:
-            errors["url"] = ["Keep the URL to 2048 characters or fewer."]
+            errors["url"] = [ngettext("Keep the URL to %(num)d character or fewer.",
+                                      "Keep the URL to %(num)d characters or fewer.", 2048)]
         else:
             # Also refuses whitespace and control characters (CR, LF, NUL ...) inside the URL.
             problem = validate_url(clean_url, self.config["KRONCASES_WEBHOOK_ALLOW_PRIVATE"])
@@ -61,19 +64,20 @@ class EndpointService(Service):
                 errors["url"] = [problem]
             elif any(e.url == clean_url and e.id != endpoint_id for e in self.endpoints()):
                 # Also what stops a reloaded "secret shown once" page from making a second endpoint.
-                errors["url"] = ["An endpoint with this URL exists already; rotate its secret instead."]
+                errors["url"] = [_("An endpoint with this URL exists already; rotate its secret instead.")]
         chosen = list(events) if isinstance(events, (list, tuple)) else []
         unknown = [e for e in chosen if e not in EVENTS]
         if unknown or not chosen:
-            errors["events"] = ["Choose one or more of " + ", ".join(EVENTS) + "."]
+            errors["events"] = [_("Choose one or more of %(events)s.", events=", ".join(EVENTS))]
         clean_description = description.strip() if isinstance(description, str) else ""
         if not storable(clean_description):
-            errors["description"] = ["The description holds characters that cannot be saved (NUL or broken text)."]
+            errors["description"] = [_("The description holds characters that cannot be saved (NUL or broken text).")]
         elif len(clean_description) > 200:
-            errors["description"] = ["Keep the description to 200 characters or fewer."]
+            errors["description"] = [ngettext("Keep the description to %(num)d character or fewer.",
+                                              "Keep the description to %(num)d characters or fewer.", 200)]
         if errors:
-            raise CaseError("The webhook was not saved: " + " ".join(m for ms in errors.values() for m in ms),
-                            errors=errors)
+            raise CaseError(_("The webhook was not saved: %(problems)s",
+                              problems=" ".join(m for ms in errors.values() for m in ms)), errors=errors)
         return clean_url, [e for e in EVENTS if e in chosen], clean_description
 
     def create_endpoint(
@@ -137,7 +141,7 @@ class EndpointService(Service):
 
     def delivery(self, delivery_id: Any) -> Any:
         """The delivery with this id, as an int or straight from a URL; not_found for anything else."""
-        return self.find(self.models.WebhookDelivery, delivery_id, "This delivery does not exist.")
+        return self.find(self.models.WebhookDelivery, delivery_id, _("This delivery does not exist."))
 
     def send_test_event(self, endpoint: Any) -> Any:
         """Queue a ``ping`` to one endpoint, through the same path as real events."""
@@ -165,7 +169,7 @@ class EndpointService(Service):
         )
         self.session.commit()
         if result.rowcount != 1:
-            raise CaseError("This delivery is being sent right now.", kind="conflict")
+            raise CaseError(_("This delivery is being sent right now."), kind="conflict")
         self.session.refresh(delivery)
         self.delivery_service.dispatch([delivery])
         return delivery

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from ..enums import WORKING, CaseType, Priority, Status
 from ..errors import CaseError
 from ..hooks import HostHooks, is_signed_in, unwrap_user
+from ..i18n import gettext as _
 from ..models import Models, as_utc, utcnow
 from .base import Service
 from .cases import CaseService
@@ -100,7 +101,7 @@ class ReportService(Service):
         """
         user = unwrap_user(user)
         if not is_signed_in(user):
-            raise CaseError("Sign in to work with cases.", kind="forbidden")
+            raise CaseError(_("Sign in to work with cases."), kind="forbidden")
         now = (as_utc(now) or utcnow()).astimezone(UTC)
         first_day = now.date() - timedelta(days=REPORT_DAYS - 1)
         since = datetime.combine(first_day, time(0), tzinfo=UTC)

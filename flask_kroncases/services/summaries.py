@@ -21,6 +21,8 @@ from flask import current_app
 from ..enums import OPENING_MESSAGE, ActivityKind, Status
 from ..errors import CaseError
 from ..hooks import HostHooks, SummaryInput
+from ..i18n import N_
+from ..i18n import gettext as _
 from ..jobs import suggest as suggest_job
 from ..jobs import summarize_case as summarize_case_job
 from ..models import Models, host_time, utcnow
@@ -39,7 +41,7 @@ SUGGESTION_TTL = timedelta(days=1)
 
 #: A suggestion id as :meth:`SummaryService.request_suggestion` makes them.
 _SUGGESTION_ID = re.compile(r"[0-9a-f]{32}")
-NO_SUGGESTION = "This suggestion does not exist or has expired."
+NO_SUGGESTION = N_("This suggestion does not exist or has expired.")
 
 
 class SummaryService(Service):
@@ -86,7 +88,7 @@ class SummaryService(Service):
         well_formed = isinstance(suggestion_id, str) and _SUGGESTION_ID.fullmatch(suggestion_id)
         row = self.session.get(self.models.Suggestion, suggestion_id) if well_formed else None
         if row is None:
-            raise CaseError(NO_SUGGESTION, kind="not_found")
+            raise CaseError(_(NO_SUGGESTION), kind="not_found")
         conversation = self.session.get(self.models.host.conversation.model, row.conversation_id)
         self.cases.authorize(by, conversation, not_found=NO_SUGGESTION)
         return row

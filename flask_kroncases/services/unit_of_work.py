@@ -25,11 +25,27 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from ..enums import ActivityKind, Status
 from ..errors import CaseError
+from ..i18n import N_
+from ..i18n import gettext as _
 from ..models import Models, utcnow
 from . import activity as activity_service
 from . import labels as label_service
 from .base import Service
 from .delivery import DeliveryService
+
+#: What could not be done to a saved case, by ``while_doing``: a whole sentence each, for the translators.
+_COULD_NOT = {
+    "marked open": N_("Case #%(id)s could not be marked open."),
+    "marked pending": N_("Case #%(id)s could not be marked pending."),
+    "marked resolved": N_("Case #%(id)s could not be resolved."),
+    "escalated": N_("Case #%(id)s could not be escalated."),
+    "assigned": N_("Case #%(id)s could not be assigned."),
+    "changed": N_("Case #%(id)s could not be changed."),
+    "given more messages": N_("Case #%(id)s could not be given more messages."),
+    "given a note": N_("Case #%(id)s could not be given a note."),
+    "marked overdue": N_("Case #%(id)s could not be marked overdue."),
+    "summarized": N_("Case #%(id)s could not be summarized."),
+}
 
 
 class NothingChanged(Exception):
@@ -51,6 +67,7 @@ class CaseChange:
     work: UnitOfWork
     case: Any
     actor: Any
+    #: What the change does, as a refusal names it: a key of ``_COULD_NOT`` ("escalated", "marked open" ...).
     while_doing: str
     new: bool = False
     now: datetime = field(default_factory=utcnow)
@@ -126,21 +143,20 @@ class CaseChange:
             raise
         except StaleDataError as exc:
             session.rollback()
-            raise CaseError(
-                f"{self._name()} was changed by someone else meanwhile; reload it and try again.",
-                kind="conflict",
-            ) from exc
+            stale = (N_("The case was changed by someone else meanwhile; reload it and try again.") if self._unsaved()
+                     else N_("Case #%(id)s was changed by someone else meanwhile; reload it and try again."))
+            raise CaseError(_(stale, id=case.id), kind="conflict") from exc
         except IntegrityError as exc:
             session.rollback()
             raise CaseError(
-                f"{self._name()} could not be {self.while_doing}: one of its messages was just added to "
-                "another case. Reload the conversation and try again.",
+                self._could_not() + " "
+                + _("One of its messages was just added to another case. Reload the conversation and try again."),
                 kind="conflict",
-                errors={"messages": ["A selected message was just added to another case."]},
+                errors={"messages": [_("A selected message was just added to another case.")]},
             ) from exc
         except DataError as exc:
             session.rollback()
-            raise CaseError(f"{self._name()} could not be {self.while_doing}: the database refused a value.") from exc
+            raise CaseError(self._could_not() + " " + _("The database refused a value.")) from exc
         except BaseException:
             session.rollback()
             raise
@@ -153,8 +169,15 @@ class CaseChange:
             signal.send(sender, case=case, actor=self.actor, **kwargs)
         return case
 
-    def _name(self) -> str:
-        return f"Case #{self.case.id}" if self.case.id is not None and not self.new else "The case"
+    def _unsaved(self) -> bool:
+        return self.case.id is None or self.new
+
+    def _could_not(self) -> str:
+        """What failed, as one sentence: "Case #3 could not be escalated." """
+        if self._unsaved():
+            return (_("The case could not be created.")
+                    if self.while_doing == "created" else _("The case was not saved."))
+        return _(_COULD_NOT.get(self.while_doing, N_("Case #%(id)s could not be changed.")), id=self.case.id)
 
 
 class UnitOfWork(Service):
