@@ -175,8 +175,10 @@ def test_agent_creates_and_works_a_case_with_the_mouse(app: Flask, browser_page:
     expect(page.locator("[data-kc-live]")).to_have_text("Case #1 created from 2 messages.")
     assert case_rows(app) == [(1, "Orders to Northern Ireland fail with a 500 (GB-NIR)", sorted([first, second]))]
 
-    # The accordion shows the case; the sidebar opened to show it.
+    # The accordion shows the case; the sidebar opens only when asked: the toast's "Show case" does.
     sidebar = page.locator("#sidebar")
+    expect(sidebar).to_be_hidden()
+    page.locator(".kc-toast").get_by_role("button", name="Show case").click()
     expect(sidebar).to_be_visible()
     case = sidebar.locator("#kc-case-1")
     expect(case).to_have_attribute("open", "")

@@ -8,7 +8,13 @@
 //     last message element),
 //   - optionally [data-kc-mark-slot] inside a message: where its "Selected" pill goes (without
 //     it: just after the message's indicator slot, else before its [data-kc-body]); the pill
-//     is always in the flow of the host's markup, never laid over it.
+//     is always in the flow of the host's markup, never laid over it,
+//   - optionally one [data-kc-dock], e.g. between the thread and the reply box: the action bar and
+//     the toast move into it and take room in the flow, so they cover nothing (without it they
+//     float at the bottom of the window).
+// A case the agent asks to see, or that just changed, is announced with a bubbling
+// "kroncases:reveal" event on its <details> (detail.requested: the agent asked) so that a host
+// can show a hidden panel; if the case stays out of sight, the toast offers "Show case".
 // The panel's entries marked [data-kc-add-target] (open and pending cases) become "Add to Case #N"
 // buttons in the action bar and items in the context menu; they are read from the panel each
 // time, so they follow every change the fragments bring.
@@ -54,7 +60,7 @@
     if (target && target.matches("details.kc-case")) {
       target.open = true;
       // The host shows the panel if it keeps it hidden (a drawer, a closed sidebar) before focus moves.
-      if (focus) target.dispatchEvent(new CustomEvent("kroncases:reveal", { bubbles: true }));
+      if (focus) target.dispatchEvent(new CustomEvent("kroncases:reveal", { bubbles: true, detail: { requested: true } }));
       target.scrollIntoView({ block: "nearest" });
       const summary = $("summary", target);
       const focusSummary = () => { if (summary.getClientRects().length) summary.focus(); };
@@ -91,6 +97,19 @@
   const escalateForm = $("[data-kc-escalate-form]", root);
   const shortcutsDialog = $("[data-kc-shortcuts-dialog]", root);
   const field = (form, name) => $(`[data-kc-field="${name}"]`, form);
+  // The host's place for the bar and the toast, in the flow of its layout (see the top of this file).
+  const dock = $("[data-kc-dock]");
+  if (dock) {
+    bar.classList.add("kc-actionbar--docked");
+    dock.appendChild(bar);
+  }
+  /** A docked bar or toast takes room from the thread: keep the message the agent is on in sight. */
+  function keepMessageInView() {
+    if (!dock) return;
+    const active = document.activeElement;
+    const el = active && active.closest && active.closest("[data-kc-message]");
+    if (el) el.scrollIntoView({ block: "nearest" });
+  }
 
   /** Selected message ids, in the order they were selected. */
   const selected = new Set();
@@ -105,17 +124,44 @@
   }
 
   const toast = document.createElement("div");
-  toast.className = "kc-toast";
+  toast.className = dock ? "kc-toast kc-toast--docked" : "kc-toast";
   toast.hidden = true;
-  root.appendChild(toast);
+  const toastText = document.createElement("span");
+  toastText.className = "kc-toast__text";
+  const toastAction = document.createElement("button");
+  toastAction.type = "button";
+  toastAction.className = "kc-toast__action";
+  toastAction.hidden = true;
+  toast.append(toastText, toastAction);
+  (dock || root).appendChild(toast);
   let toastTimer = null;
-  function showToast(text, tone = "ok") {
-    toast.textContent = text;
-    toast.dataset.tone = tone;
-    toast.hidden = false;
+  let toastRun = null;
+  /** Hide after ``ms``, but never under the pointer or with the keyboard in it (its button stays usable). */
+  function armToast(ms) {
     clearTimeout(toastTimer);
-    toastTimer = setTimeout(() => { toast.hidden = true; }, 5000);
+    toastTimer = setTimeout(() => {
+      if (toast.matches(":hover, :focus-within")) armToast(1500); else toast.hidden = true;
+    }, ms);
   }
+  /** ``action``: {label, run}, a button in the toast (e.g. "Show case" for a case the host keeps out of sight). */
+  function showToast(text, tone = "ok", action = null) {
+    toastText.textContent = text;
+    toast.dataset.tone = tone;
+    toastRun = action ? action.run : null;
+    toastAction.textContent = action ? action.label : "";
+    toastAction.hidden = !action;
+    const wasHidden = toast.hidden;
+    toast.hidden = false;
+    if (wasHidden) keepMessageInView();
+    armToast(action ? 10000 : 5000);
+  }
+  toastAction.addEventListener("click", () => {
+    const run = toastRun;
+    toast.hidden = true;
+    if (run) run();
+  });
+  /** "Show case" for a case that stays out of sight after a change. */
+  const showCase = (caseId, shown) => (shown ? null : { label: "Show case", run: () => openCase(caseId) });
 
   // -- messages and selection ----------------------------------------------------------
 
@@ -202,6 +248,7 @@
     if (!wasHidden && bar.hidden && bar.contains(document.activeElement)) {
       (messageEls()[0] || document.body).focus();
     }
+    if (wasHidden && !bar.hidden) keepMessageInView();
     document.documentElement.classList.toggle("kc-has-selection", n > 0);
   }
 
@@ -262,19 +309,19 @@
         const first = messageEl(ids[0]);
         clearSelection(true);
         await refresh();
-        revealCase(caseId);
+        const shown = revealCase(caseId);
         if (first) first.focus();
         const what = plural(ids.length, "message", "messages");
         announce(`${what} added to Case #${caseId}.`);
-        showToast(`${what} added to Case #${caseId}`);
+        showToast(`${what} added to Case #${caseId}`, "ok", showCase(caseId, shown));
       } else {
         // Someone (or an earlier click) put a message in another case, or the case was resolved: show
         // where things stand now, keep what is still selectable selected, and say why.
         await refresh();
         const message = data.message || "No message was added; reload the page and try again.";
-        revealCase(caseId);
+        const shown = revealCase(caseId);
         panelError(caseId, message);
-        showToast(message, "error");
+        showToast(message, "error", showCase(caseId, shown));
       }
     } catch (error) {
       panelError(caseId, "Could not reach the server; nothing was added. Try again.");
@@ -767,9 +814,9 @@
         clearSelection(true);
         applyFragments(data.fragments);
         closeDialog(caseDialog, first);
-        revealCase(data.case.id);
+        const shown = revealCase(data.case.id);
         announce(`Case #${data.case.id} created from ${plural(data.case.message_ids.length, "message", "messages")}.`);
-        showToast(`Case #${data.case.id} created`);
+        showToast(`Case #${data.case.id} created`, "ok", showCase(data.case.id, shown));
       } else if (response.status === 409) {
         // Someone (or an earlier click) already put a message in a case: show where, keep the text.
         await refresh();
@@ -799,12 +846,15 @@
     revealCase(caseId, true);
   }
 
+  /** Open the case's entry and ask the host to show it (``focus``: the agent asked, then focus it); is it in sight? */
   function revealCase(caseId, focus = false) {
     const details = document.getElementById(`kc-case-${caseId}`);
-    if (!details) return;
+    if (!details) return false;
     details.open = true;
-    details.dispatchEvent(new CustomEvent("kroncases:reveal", { bubbles: true }));
-    if (focus && details.offsetParent !== null) $("summary", details).focus();
+    details.dispatchEvent(new CustomEvent("kroncases:reveal", { bubbles: true, detail: { requested: focus } }));
+    const shown = details.offsetParent !== null;
+    if (focus && shown) $("summary", details).focus();
+    return shown;
   }
 
   function applyFragments(fragments) {
