@@ -297,3 +297,23 @@ def test_tests_get_no_seed_cases_unless_they_ask(app: Flask) -> None:
 
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(cases.models.Case)) == 0
+
+
+def test_each_agent_picks_a_language_and_a_time_zone(app: Flask) -> None:
+    alex = login(app, "alex@example.com")
+    page = alex.get("/").get_data(as_text=True)
+    assert '<html lang="en">' in page and 'action="/preferences"' in page
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    refused = alex.post("/preferences", data={"locale": "xx", "timezone": "Mars/Olympus", "csrf_token": token})
+    assert refused.status_code == 302
+    with app.app_context():
+        user = db.session.scalar(sa.select(User).where(User.email == "alex@example.com"))
+        assert (user.locale, user.timezone) == ("en", "UTC")
+    assert alex.post("/preferences", data={"locale": "fr", "timezone": "Europe/Paris"}).status_code == 400  # no CSRF token
+    saved = alex.post("/preferences", data={"locale": "fr", "timezone": "Europe/Paris", "csrf_token": token, "next": "/?status=open"})
+    assert saved.status_code == 302 and saved.location == "/?status=open"
+    page = alex.get("/").get_data(as_text=True)
+    assert '<html lang="fr">' in page
+    assert '<option selected value="fr">' in page or 'value="fr" selected' in page
+    # Jonas works in German from the start.
+    assert '<html lang="de">' in login(app, "jonas@example.com").get("/").get_data(as_text=True)
