@@ -44,6 +44,11 @@ def host(request: pytest.FixtureRequest) -> ModuleType:
     return HOSTS[request.param]
 
 
+#: For a test where the host's key type plays no part (validation of our own fields, a job
+#: that carries only our case id): the classic host proves it, on both databases.
+classic_host_only = pytest.mark.parametrize("host", ["classic"], indirect=True)
+
+
 @pytest.fixture
 def queue_name() -> Iterator[str]:
     """A Redis queue of the test's own, removed afterwards with its jobs and workers."""

@@ -11,6 +11,7 @@ import huggingface_hub
 import pytest
 import sqlalchemy as sa
 
+from .conftest import classic_host_only
 from .hosts import HOSTS
 from .support.inference import Behaviour, inference_server
 from .support.worker import WorkerProcess, worker_env
@@ -111,6 +112,7 @@ def test_a_failing_backend_falls_back_to_offline_and_says_so(app, cases, desk, a
     assert case.summary == "Typed by the agent"
 
 
+@classic_host_only
 def test_a_case_saved_without_summary_gets_one_from_the_worker(app, cases, desk, api_as, worker):
     api = api_as(desk.agent)
     created = api.post(f"/conversations/{desk.conversation}/cases", json=payload(desk, summary=None))
@@ -127,6 +129,7 @@ def test_a_case_saved_without_summary_gets_one_from_the_worker(app, cases, desk,
     assert kinds == ["created", "summary_updated"]
 
 
+@classic_host_only
 def test_regenerate_summary_replaces_it_by_a_job(app, cases, desk, api_as, worker):
     api = api_as(desk.agent)
     case_id = api.post(f"/conversations/{desk.conversation}/cases", json=payload(desk, summary="old text")).json["case"]["id"]

@@ -51,6 +51,10 @@ def setup(request: pytest.FixtureRequest) -> tuple[str, str]:
     return request.param
 
 
+#: For a page check where neither the database nor the job runner plays a part: one setup proves it.
+one_setup = pytest.mark.parametrize("setup", SETUPS[:1], indirect=True, ids=[f"{d}-{r}" for d, r in SETUPS[:1]])
+
+
 @pytest.fixture
 def database_url(setup: tuple[str, str], tmp_path: Path) -> Iterator[str]:
     with demo_database(setup[0], tmp_path) as url:
@@ -224,6 +228,7 @@ def test_admin_sets_the_url_sends_a_test_event_sees_it_logged_and_redelivers(
             agent.close()
 
 
+@one_setup
 def test_the_new_secret_has_a_copy_button_that_works_by_keyboard_and_stays_text_without_script(app: Flask) -> None:
     with browser_on(app) as (browser, page, base_url):
         page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url)
@@ -282,6 +287,7 @@ def endpoint_rows(app: Flask) -> list[tuple[str, str]]:
         return rows
 
 
+@one_setup
 def test_rotate_and_delete_ask_first_and_work_by_keyboard(app: Flask) -> None:
     url = "http://127.0.0.1:9/hooks/confirm"
     with browser_on(app) as (_browser, page, base_url):
@@ -342,9 +348,8 @@ STYLE = """(el) => { const s = getComputedStyle(el);
     return {outline: s.outlineStyle, outlineWidth: s.outlineWidth, shadow: s.boxShadow, background: s.backgroundColor}; }"""
 
 
-def test_a_selected_message_looks_unlike_a_focused_one(app: Flask, setup: tuple[str, str]) -> None:
-    if setup != SETUPS[0]:
-        pytest.skip("a stylesheet check: one database and job runner prove it")
+@one_setup
+def test_a_selected_message_looks_unlike_a_focused_one(app: Flask) -> None:
     with browser_on(app) as (_browser, page, base_url):
         sign_in(page, base_url, "alex@example.com")
         page.locator(".row").first.click()

@@ -18,7 +18,7 @@ from flask_kroncases import CaseError, signals
 from flask_kroncases.enums import DEFAULT_WEBHOOK_EVENTS, NOTE_MAX_LENGTH, TITLE_MAX_LENGTH
 from flask_kroncases.services.serialization import iso, json_key
 
-from .conftest import Desk, table_counts
+from .conftest import Desk, classic_host_only, table_counts
 from .test_service import create
 from .test_signals import recording
 from .test_webhooks import app_config, endpoint, receiver, start_worker, verify  # noqa: F401  (fixtures)
@@ -248,6 +248,7 @@ UPDATE_BAD = {
 
 
 @pytest.mark.parametrize("name", sorted(UPDATE_BAD))
+@classic_host_only
 def test_update_validates_like_creation_and_writes_nothing(app, cases, desk, ctx, name):
     fields, field, text = UPDATE_BAD[name]
     case = create(cases, desk)
