@@ -176,6 +176,23 @@ def N_(string: str) -> str:
     return string
 
 
+def N_plural(singular: str, plural: str) -> tuple[str, str]:
+    """Mark a singular and plural pair for the catalogs without looking it up (see :func:`plural_forms`)."""
+    return singular, plural
+
+
+def plural_forms(singular: str, plural: str) -> tuple[str, str]:
+    """The agent's (one, other) forms of a pair, placeholders left in, for a script to fill.
+
+    :func:`ngettext` picks one form and fills it; a script counts in the browser,
+    so it needs both forms as they stand in the catalog.
+    """
+    if babel_active():
+        translations = _domain.get_translations()  # type: ignore[union-attr]
+        return translations.ungettext(singular, plural, 1), translations.ungettext(singular, plural, 2)
+    return singular, plural
+
+
 def translated(strings: dict[str, str]) -> dict[str, str]:
     """Each of ``strings`` looked up in the agent's language (e.g. the script's texts)."""
     return {key: gettext(text) for key, text in strings.items()}

@@ -454,3 +454,19 @@ class TemplateHelpers:
             return str(i18n.flask_babel.format_date(value, found.pattern if found is not None else "medium"))
         text = f"{value.strftime('%b')} {value.day}"
         return f"{value.strftime('%a')} {text}" if weekday else text
+
+    def script_strings(self) -> dict[str, Any]:
+        """The scripts' texts in the agent's language, for ``assets`` to hand them as JSON.
+
+        ``plurals`` keep both forms with their placeholders: the script counts in
+        the browser and picks the form with ``Intl.PluralRules`` for ``locale``.
+        """
+        from .script_strings import PLURALS, STRINGS
+
+        return {
+            "locale": i18n.locale_name(),
+            "strings": i18n.translated(STRINGS),
+            "plurals": {
+                key: dict(zip(("one", "other"), i18n.plural_forms(*pair), strict=True)) for key, pair in PLURALS.items()
+            },
+        }

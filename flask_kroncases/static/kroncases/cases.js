@@ -4,6 +4,26 @@
 (() => {
   "use strict";
 
+  // The texts come from the page, in the agent's language (kroncases.assets(): <script id="kc-strings">);
+  // this file holds none. t(key, vars) fills %(name)s / %(name)d; tn(key, n, vars) picks the form for n.
+  const TEXTS = (() => {
+    const el = document.getElementById("kc-strings");
+    let found = null;
+    try { found = el ? JSON.parse(el.textContent) : null; } catch (error) { found = null; }
+    return Object.assign({ locale: "en", strings: {}, plurals: {} }, found);
+  })();
+  const fill = (text, vars = {}) => text.replace(/%(?:\((\w+)\)[sd]|%)/g,
+    (found, name) => (name === undefined ? "%" : name in vars ? String(vars[name]) : found));
+  const t = (key, vars) => fill(TEXTS.strings[key] || key, vars);
+  let pluralRules = null;
+  const tn = (key, n, vars = {}) => {
+    if (!pluralRules) {
+      try { pluralRules = new Intl.PluralRules(TEXTS.locale); } catch (error) { pluralRules = new Intl.PluralRules("en"); }
+    }
+    const forms = TEXTS.plurals[key] || { one: key, other: key };
+    return fill(pluralRules.select(n) === "one" ? forms.one : forms.other, { ...vars, num: n });
+  };
+
   const form = document.querySelector("[data-kc-bulk]");
   if (!form) return;
   const all = document.querySelector("[data-kc-select-all]");
@@ -20,7 +40,7 @@
       all.checked = n > 0 && n === boxes.length;
       all.indeterminate = n > 0 && n < boxes.length;
     }
-    if (count) count.textContent = n ? `${n} ${n === 1 ? "case" : "cases"} selected` : idle;
+    if (count) count.textContent = n ? tn("cases_selected", n) : idle;
   }
 
   if (all) {
@@ -34,8 +54,8 @@
 
   form.addEventListener("submit", (event) => {
     const n = selected().length;
-    const problem = n === 0 ? "Select at least one case first."
-      : n > limit ? `Select at most ${limit} cases at a time.` : "";
+    const problem = n === 0 ? t("select_a_case_first")
+      : n > limit ? tn("select_at_most", limit) : "";
     if (problem) {
       event.preventDefault();
       if (count) count.textContent = problem;

@@ -32,11 +32,29 @@
   const $ = (selector, scope = document) => scope.querySelector(selector);
   const $$ = (selector, scope = document) => Array.from(scope.querySelectorAll(selector));
   const csrfToken = () => ($('meta[name="kroncases-csrf-token"]') || {}).content || "";
-  const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
   const fromHTML = (html) => {
     const template = document.createElement("template");
     template.innerHTML = html.trim();
     return template.content.firstElementChild;
+  };
+  // The texts come from the page, in the agent's language (kroncases.assets(): <script id="kc-strings">);
+  // this file holds none. t(key, vars) fills %(name)s / %(name)d; tn(key, n, vars) picks the form for n.
+  const TEXTS = (() => {
+    const el = document.getElementById("kc-strings");
+    let found = null;
+    try { found = el ? JSON.parse(el.textContent) : null; } catch (error) { found = null; }
+    return Object.assign({ locale: "en", strings: {}, plurals: {} }, found);
+  })();
+  const fill = (text, vars = {}) => text.replace(/%(?:\((\w+)\)[sd]|%)/g,
+    (found, name) => (name === undefined ? "%" : name in vars ? String(vars[name]) : found));
+  const t = (key, vars) => fill(TEXTS.strings[key] || key, vars);
+  let pluralRules = null;
+  const tn = (key, n, vars = {}) => {
+    if (!pluralRules) {
+      try { pluralRules = new Intl.PluralRules(TEXTS.locale); } catch (error) { pluralRules = new Intl.PluralRules("en"); }
+    }
+    const forms = TEXTS.plurals[key] || { one: key, other: key };
+    return fill(pluralRules.select(n) === "one" ? forms.one : forms.other, { ...vars, num: n });
   };
 
   // -- links into the thread and the panel (also useful on pages without the root) --
@@ -161,14 +179,14 @@
     if (run) run();
   });
   /** "Show case" for a case that stays out of sight after a change. */
-  const showCase = (caseId, shown) => (shown ? null : { label: "Show case", run: () => openCase(caseId) });
+  const showCase = (caseId, shown) => (shown ? null : { label: t("show_case"), run: () => openCase(caseId) });
 
   // -- messages and selection ----------------------------------------------------------
 
   const hint = document.createElement("span");
   hint.id = "kc-message-hint";
   hint.className = "kc-visually-hidden";
-  hint.textContent = "Press Shift+F10 or Enter for message actions.";
+  hint.textContent = t("message_hint");
   root.appendChild(hint);
 
   const messageEls = () => $$("[data-kc-message]");
@@ -199,7 +217,8 @@
       mark.className = "kc-selection-mark";
       mark.dataset.kcMark = "";
       mark.innerHTML = '<svg class="kc-icon" aria-hidden="true" focusable="false" viewBox="0 0 16 16" width="12" height="12">'
-        + '<path fill="currentColor" d="M13.5 3.5 6 11 2.5 7.5l-1 1L6 13l8.5-8.5z"/></svg> Selected';
+        + '<path fill="currentColor" d="M13.5 3.5 6 11 2.5 7.5l-1 1L6 13l8.5-8.5z"/></svg>';
+      mark.append(` ${t("selected_mark")}`);
       placeMark(el, mark);
     } else if (!on && mark) {
       mark.remove();
@@ -208,13 +227,13 @@
 
   function select(el) {
     if (el.dataset.kcCase) {
-      announce(`This message is already logged under Case #${el.dataset.kcCase}; it cannot be selected again.`);
+      announce(t("already_logged", { id: el.dataset.kcCase }));
       return false;
     }
     selected.add(el.dataset.kcMessage);
     markSelected(el, true);
     updateBar();
-    announce(`Message selected. ${plural(selected.size, "message", "messages")} selected.`);
+    announce(tn("message_selected", selected.size));
     return true;
   }
 
@@ -222,7 +241,7 @@
     selected.delete(el.dataset.kcMessage);
     markSelected(el, false);
     updateBar();
-    if (!quiet) announce(`Message deselected. ${plural(selected.size, "message", "messages")} selected.`);
+    if (!quiet) announce(tn("message_deselected", selected.size));
   }
 
   function clearSelection(quiet = false) {
@@ -230,7 +249,7 @@
     selected.forEach((id) => { const el = messageEl(id); if (el) markSelected(el, false); });
     selected.clear();
     updateBar();
-    if (!quiet) announce("Selection cleared.");
+    if (!quiet) announce(t("selection_cleared"));
   }
 
   /** Selected ids in thread order (the order the case lists them in). */
@@ -242,7 +261,7 @@
     const n = selected.size;
     renderAddTargets();
     $("[data-kc-count]", bar).textContent = String(n);
-    $("[data-kc-count-label]", bar).textContent = n === 1 ? "message selected" : "messages selected";
+    $("[data-kc-count-label]", bar).textContent = tn("selected_count_label", n);
     const wasHidden = bar.hidden;
     bar.hidden = n === 0;
     if (!wasHidden && bar.hidden && bar.contains(document.activeElement)) {
@@ -265,7 +284,7 @@
   const targetsGroup = document.createElement("span");
   targetsGroup.className = "kc-actionbar__targets";
   targetsGroup.setAttribute("role", "group");
-  targetsGroup.setAttribute("aria-label", "Add to an existing case");
+  targetsGroup.setAttribute("aria-label", t("add_targets_label"));
   targetsGroup.dataset.kcAddTargets = "";
   $("[data-kc-create]", bar).before(targetsGroup);
 
@@ -273,17 +292,17 @@
   function renderAddTargets() {
     const targets = addTargets();
     const shown = $$("[data-kc-add-to]", targetsGroup).map((b) => `${b.dataset.kcAddTo}\n${b.title}`).join("|");
-    const wanted = targets.map((t) => `${t.id}\nAdd the selected messages to Case #${t.id}: ${t.title}`).join("|");
+    const wanted = targets.map((target) => `${target.id}\n${t("add_to_case_title", target)}`).join("|");
     targetsGroup.hidden = !targets.length;
     if (shown === wanted) return;
     const focused = targetsGroup.contains(document.activeElement) ? document.activeElement.dataset.kcAddTo : null;
-    targetsGroup.replaceChildren(...targets.map((t) => {
+    targetsGroup.replaceChildren(...targets.map((target) => {
       const button = document.createElement("button");
       button.type = "button";
       button.className = "kc-btn kc-actionbar__add";
-      button.dataset.kcAddTo = t.id;
-      button.title = `Add the selected messages to Case #${t.id}: ${t.title}`;
-      button.textContent = `Add to Case #${t.id}`;
+      button.dataset.kcAddTo = target.id;
+      button.title = t("add_to_case_title", target);
+      button.textContent = t("add_to_case", target);
       return button;
     }));
     if (focused) {
@@ -302,7 +321,7 @@
   async function addToCase(caseId, ids, button) {
     if (adding || !ids.length) return;
     adding = true;
-    if (button) setBusy(button, true, "Adding…");
+    if (button) setBusy(button, true, t("adding"));
     try {
       const { response, data } = await jsonRequest(`${cfg.api}/cases/${caseId}/messages`, "POST", { message_ids: ids });
       if (response.ok) {
@@ -311,21 +330,20 @@
         await refresh();
         const shown = revealCase(caseId);
         if (first) first.focus();
-        const what = plural(ids.length, "message", "messages");
-        announce(`${what} added to Case #${caseId}.`);
-        showToast(`${what} added to Case #${caseId}`, "ok", showCase(caseId, shown));
+        announce(tn("messages_added", ids.length, { id: caseId }));
+        showToast(tn("messages_added_toast", ids.length, { id: caseId }), "ok", showCase(caseId, shown));
       } else {
         // Someone (or an earlier click) put a message in another case, or the case was resolved: show
         // where things stand now, keep what is still selectable selected, and say why.
         await refresh();
-        const message = data.message || "No message was added; reload the page and try again.";
+        const message = data.message || t("nothing_added");
         const shown = revealCase(caseId);
         panelError(caseId, message);
         showToast(message, "error", showCase(caseId, shown));
       }
     } catch (error) {
-      panelError(caseId, "Could not reach the server; nothing was added. Try again.");
-      showToast("Could not reach the server; nothing was added.", "error");
+      panelError(caseId, t("offline_nothing_added"));
+      showToast(t("offline_nothing_added_toast"), "error");
     } finally {
       adding = false;
       if (button && button.isConnected) setBusy(button, false);
@@ -353,17 +371,17 @@
     separator.className = "kc-menu__separator";
     separator.dataset.kcMenuAddSep = "";
     menu.appendChild(separator);
-    targets.forEach((t) => {
+    targets.forEach((target) => {
       const item = document.createElement("li");
       item.setAttribute("role", "menuitem");
       item.tabIndex = -1;
       item.className = "kc-menu__item";
-      item.dataset.kcMenuAdd = t.id;
+      item.dataset.kcMenuAdd = target.id;
       item.innerHTML = '<svg class="kc-menu__icon" aria-hidden="true" focusable="false" viewBox="0 0 16 16" width="16" height="16">'
         + '<path fill="currentColor" d="M7.25 2h1.5v5.25H14v1.5H8.75V14h-1.5V8.75H2v-1.5h5.25z"/></svg>'
         + '<span class="kc-menu__text"><span class="kc-menu__label"></span><small class="kc-menu__sub"></small></span>';
-      $(".kc-menu__label", item).textContent = `Add to Case #${t.id}`;
-      $(".kc-menu__sub", item).textContent = count > 1 ? `${plural(count, "message", "messages")} · ${t.title}` : t.title;
+      $(".kc-menu__label", item).textContent = t("add_to_case", target);
+      $(".kc-menu__sub", item).textContent = count > 1 ? tn("menu_add_detail", count, target) : target.title;
       menu.appendChild(item);
     });
   }
@@ -380,14 +398,14 @@
     menuOpenedAt = Date.now();
     const caseId = el.dataset.kcCase;
     const isSelected = selected.has(el.dataset.kcMessage);
-    $("[data-kc-menu-label]", menuToggle).textContent = isSelected ? "Deselect message" : "Select message";
+    $("[data-kc-menu-label]", menuToggle).textContent = t(isSelected ? "deselect_message" : "select_message");
     const menuHint = $("[data-kc-menu-hint]", menuToggle);
     if (caseId) {
       menuToggle.setAttribute("aria-disabled", "true");
-      menuHint.textContent = `Already logged under Case #${caseId}`;
+      menuHint.textContent = t("already_logged_toast", { id: caseId });
       menuHint.hidden = false;
       menuOpenCase.hidden = false;
-      $("[data-kc-menu-open-label]", menuOpenCase).textContent = `Open Case #${caseId}`;
+      $("[data-kc-menu-open-label]", menuOpenCase).textContent = t("open_case", { id: caseId });
     } else {
       menuToggle.removeAttribute("aria-disabled");
       menuHint.hidden = true;
@@ -425,8 +443,8 @@
     if (item === menuToggle) {
       if (item.getAttribute("aria-disabled") === "true") {
         closeMenu();
-        announce(`This message is already logged under Case #${target.dataset.kcCase}; it cannot be selected again.`);
-        showToast(`Already logged under Case #${target.dataset.kcCase}`, "info");
+        announce(t("already_logged", { id: target.dataset.kcCase }));
+        showToast(t("already_logged_toast", { id: target.dataset.kcCase }), "info");
         return;
       }
       closeMenu();
@@ -575,7 +593,7 @@
       alert.hidden = false;
     }
     if (first) first.focus();
-    announce(text || (data && data.message) || "Check the highlighted fields.");
+    announce(text || (data && data.message) || t("check_fields"));
   }
 
   function setBusy(button, busy, label) {
@@ -613,7 +631,7 @@
   // The same words as the server's refusal (forms.CaseForm).
   const titleTooLong = () => {
     const length = titleLength();
-    return length > TITLE_MAX ? `Shorten the title to ${TITLE_MAX} characters; it has ${length}.` : "";
+    return length > TITLE_MAX ? t("title_too_long", { max: TITLE_MAX, length }) : "";
   };
   let titleWasOver = false;
 
@@ -645,7 +663,7 @@
     const wasOver = titleWasOver;
     updateCounter();
     if (titleWasOver && !wasOver) announce(titleTooLong());
-    else if (!titleWasOver && titleLength() === TITLE_MAX) announce(`Title is at the ${TITLE_MAX} character limit.`);
+    else if (!titleWasOver && titleLength() === TITLE_MAX) announce(t("title_at_limit", { max: TITLE_MAX }));
   });
   summaryInput.addEventListener("input", () => { dirty.summary = true; });
 
@@ -676,7 +694,7 @@
       return el && (el.dataset.kcRole === "customer" || /(^|\s)msg--customer(\s|$)/.test(el.className));
     });
     const texts = ids.map(messageText).filter(Boolean);
-    const title = firstSentence(messageText(customer || ids[0]) || "Support request");
+    const title = firstSentence(messageText(customer || ids[0]) || t("support_request"));
     const summary = texts.map((text) => `- ${firstSentence(text)}`).join("\n");
     return { title, summary };
   }
@@ -723,25 +741,25 @@
   async function requestSuggestion(ids) {
     const run = ++suggestionRun;
     const fallback = localSuggestion(ids);
-    setSuggestStatus("pending", "Suggesting a title and summary…");
+    setSuggestStatus("pending", t("suggesting"));
     const giveUp = Date.now() + SUGGEST_GIVE_UP_MS;
     const failed = (why) => {
       if (run !== suggestionRun) return;
       if (!dirty.title && !titleInput.value) { titleInput.value = fallback.title; updateCounter(); }
-      setSuggestStatus("failed", "Suggestion unavailable — write your own");
+      setSuggestStatus("failed", t("suggestion_unavailable"));
       if (why) suggestStatus.title = why;
     };
     try {
       let { response, data } = await jsonRequest(cfg.suggestUrl, "POST", { message_ids: ids });
       if (response.status === 404 || response.status === 405) {
-        applySuggestion(run, fallback, "Suggested from the selected messages");
+        applySuggestion(run, fallback, t("suggested_here"));
         return;
       }
       if (!response.ok || !data.suggestion) { failed(data.message); return; }
       let suggestion = data.suggestion;
       while (suggestion.status === "pending") {
         if (run !== suggestionRun || !caseDialog.open) return;
-        if (Date.now() > giveUp) { failed("The summarizer took too long."); return; }
+        if (Date.now() > giveUp) { failed(t("summarizer_too_slow")); return; }
         await new Promise((resolve) => setTimeout(resolve, SUGGEST_POLL_MS));
         ({ response, data } = await jsonRequest(cfg.suggestionUrl + encodeURIComponent(suggestion.id)));
         if (!response.ok || !data.suggestion) { failed(data.message); return; }
@@ -749,7 +767,9 @@
       }
       if (suggestion.status === "done") {
         const by = suggestion.model || suggestion.source;
-        applySuggestion(run, suggestion, suggestion.source === "offline" ? "Suggested automatically" : by ? `Suggested by ${by}` : "Suggested");
+        const label = suggestion.source === "offline" ? t("suggested_automatically")
+          : by ? t("suggested_by", { model: by }) : t("suggested");
+        applySuggestion(run, suggestion, label);
       } else {
         failed(suggestion.error);
       }
@@ -775,7 +795,7 @@
       titleInput.value = localSuggestion(ids).title;
     }
     idsInput.value = key;
-    $("[data-kc-form-selection]", caseForm).textContent = `From ${plural(ids.length, "selected message", "selected messages")}`;
+    $("[data-kc-form-selection]", caseForm).textContent = tn("form_selection", ids.length);
     updateCounter();
     openDialog(caseDialog, titleInput);
     titleInput.select();
@@ -788,7 +808,7 @@
     if (saving) return; // a double click or a second Enter sends nothing more
     clearErrors(caseForm);
     if (!titleInput.value.trim()) {
-      showErrors(caseForm, { errors: { title: ["Enter a title."] } });
+      showErrors(caseForm, { errors: { title: [t("enter_title")] } });
       return;
     }
     const tooLong = titleTooLong();
@@ -798,7 +818,7 @@
       return;
     }
     saving = true;
-    setBusy(saveButton, true, "Saving…");
+    setBusy(saveButton, true, t("saving"));
     try {
       const response = await fetch(cfg.formUrl, {
         method: "POST",
@@ -815,22 +835,22 @@
         applyFragments(data.fragments);
         closeDialog(caseDialog, first);
         const shown = revealCase(data.case.id);
-        announce(`Case #${data.case.id} created from ${plural(data.case.message_ids.length, "message", "messages")}.`);
-        showToast(`Case #${data.case.id} created`, "ok", showCase(data.case.id, shown));
+        announce(tn("case_created", data.case.message_ids.length, { id: data.case.id }));
+        showToast(t("case_created_toast", { id: data.case.id }), "ok", showCase(data.case.id, shown));
       } else if (response.status === 409) {
         // Someone (or an earlier click) already put a message in a case: show where, keep the text.
         await refresh();
-        showErrors(caseForm, data, "A selected message is already in a case.");
+        showErrors(caseForm, data, t("message_already_in_case"));
         const left = selectedIds();
         idsInput.value = left.join(",");
         $("[data-kc-form-selection]", caseForm).textContent = left.length
-          ? `From ${plural(left.length, "selected message", "selected messages")}`
-          : "No selectable messages left; close the form and select others.";
+          ? tn("form_selection", left.length)
+          : t("nothing_selectable_left");
       } else {
-        showErrors(caseForm, data, "The case was not saved.");
+        showErrors(caseForm, data, t("case_not_saved"));
       }
     } catch (error) {
-      showErrors(caseForm, {}, "Could not reach the server. What you typed is kept; try again.");
+      showErrors(caseForm, {}, t("offline_form"));
     } finally {
       saving = false;
       setBusy(saveButton, false);
@@ -916,14 +936,15 @@
     if (response.ok) applyFragments(data);
   }
 
+  // ``done``: the key of what is announced when it worked; the toast says it under ``done``_toast.
   const ACTIONS = {
-    pending: { path: "status", body: { status: "pending" }, done: "marked pending" },
-    open: { path: "status", body: { status: "open" }, done: "marked open" },
+    pending: { path: "status", body: { status: "pending" }, done: "marked_pending" },
+    open: { path: "status", body: { status: "open" }, done: "marked_open" },
     resolve: { path: "resolve", body: {}, done: "resolved" },
     reopen: { path: "reopen", body: {}, done: "reopened" },
     // A job writes the new summary; look again while it works.
-    summary: { path: "summary", body: {}, done: "is getting a new summary", followUp: [1500, 4000] },
-    "assign-me": { path: "assign", body: { assignee: "me" }, done: "is assigned to you" },
+    summary: { path: "summary", body: {}, done: "summary_requested", followUp: [1500, 4000] },
+    "assign-me": { path: "assign", body: { assignee: "me" }, done: "assigned_to_you" },
   };
 
   function focusCaseAfterUpdate(caseId) {
@@ -955,21 +976,21 @@
     const spec = ACTIONS[action];
     if (!spec || acting) return;
     acting = true;
-    setBusy(button, true, "Working…");
+    setBusy(button, true, t("working"));
     try {
       const { response, data } = await jsonRequest(`${cfg.api}/cases/${caseId}/${spec.path}`, "POST", spec.body);
       if (response.ok) {
         await refresh();
         focusCaseAfterUpdate(caseId);
         (spec.followUp || []).forEach((ms) => setTimeout(refresh, ms));
-        announce(`Case #${caseId} ${spec.done}.`);
-        showToast(`Case #${caseId} ${spec.done}`);
+        announce(t(spec.done, { id: caseId }));
+        showToast(t(`${spec.done}_toast`, { id: caseId }));
       } else {
         await refresh();
-        panelError(caseId, data.message || "That did not work; reload the page and try again.");
+        panelError(caseId, data.message || t("action_failed"));
       }
     } catch (error) {
-      panelError(caseId, "Could not reach the server; try again.");
+      panelError(caseId, t("offline"));
     } finally {
       acting = false;
       if (button.isConnected) setBusy(button, false);
@@ -992,7 +1013,7 @@
     escalating = caseId;
     clearErrors(escalateForm);
     reasonInput.value = "";
-    $("[data-kc-escalate-case]", escalateForm).textContent = `Case #${caseId}`;
+    $("[data-kc-escalate-case]", escalateForm).textContent = t("case_number", { id: caseId });
     openDialog(escalateDialog, reasonInput);
     returnFocus.set(escalateDialog, button);
   }
@@ -1002,11 +1023,11 @@
     if (escalateBusy) return;
     clearErrors(escalateForm);
     if (!reasonInput.value.trim()) {
-      showErrors(escalateForm, { errors: { reason: ["Say why the case is escalated."] } });
+      showErrors(escalateForm, { errors: { reason: [t("reason_required")] } });
       return;
     }
     escalateBusy = true;
-    setBusy(escalateButton, true, "Escalating…");
+    setBusy(escalateButton, true, t("escalating"));
     try {
       const caseId = escalating;
       const { response, data } = await jsonRequest(`${cfg.api}/cases/${caseId}/escalate`, "POST", { reason: reasonInput.value });
@@ -1014,13 +1035,13 @@
         await refresh();
         closeDialog(escalateDialog, null);
         focusCaseAfterUpdate(caseId);
-        announce(`Case #${caseId} escalated.`);
-        showToast(`Case #${caseId} escalated`);
+        announce(t("escalated", { id: caseId }));
+        showToast(t("escalated_toast", { id: caseId }));
       } else {
-        showErrors(escalateForm, data, "The case was not escalated.");
+        showErrors(escalateForm, data, t("not_escalated"));
       }
     } catch (error) {
-      showErrors(escalateForm, {}, "Could not reach the server; try again.");
+      showErrors(escalateForm, {}, t("offline"));
     } finally {
       escalateBusy = false;
       setBusy(escalateButton, false);
@@ -1070,17 +1091,17 @@
   function toggleFocused() {
     const { el, focused } = currentMessage();
     if (!focused) {
-      announce("Move to a message first: j for the next, k for the previous.");
+      announce(t("move_first"));
       return;
     }
     if (selected.has(el.dataset.kcMessage)) { deselect(el); return; }
-    if (!select(el)) showToast(`Already logged under Case #${el.dataset.kcCase}`, "info");
+    if (!select(el)) showToast(t("already_logged_toast", { id: el.dataset.kcCase }), "info");
   }
 
   function createFromSelection() {
     if (selected.size) { openCaseForm(); return; }
-    announce("Select messages first: x selects the message you are on.");
-    showToast("Select messages first (x)", "info");
+    announce(t("select_first"));
+    showToast(t("select_first_toast"), "info");
   }
 
   /** Is the agent typing (a field, an editable region, a listbox)? Then letters are text, not commands. */
@@ -1103,7 +1124,7 @@
   }
 
   if (shortcutsOn) {
-    hint.textContent = "Press Shift+F10 or Enter for message actions; j and k move, x selects, question mark lists the keys.";
+    hint.textContent = t("message_hint_shortcuts");
     const tabStop = messageEls().find((m) => m.matches(":focus")) || messageEls()[0];
     if (tabStop) rove(tabStop);
     document.addEventListener("focusin", (event) => {
