@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -36,9 +37,18 @@ TIMEZONES = [
 ]
 
 
+def _choices(pairs: list[tuple[str, str]]) -> list[Any]:
+    """WTForms 3.3 wants ``SelectChoice`` objects, older ones tuples."""
+    try:
+        from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        return pairs
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
 class PreferencesForm(FlaskForm):
-    locale = SelectField("Language", choices=LANGUAGES, validators=[AnyOf([code for code, _ in LANGUAGES])])
-    timezone = SelectField("Time zone", choices=[(z, z.replace("_", " ")) for z in TIMEZONES],
+    locale = SelectField("Language", choices=_choices(LANGUAGES), validators=[AnyOf([code for code, _ in LANGUAGES])])
+    timezone = SelectField("Time zone", choices=_choices([(z, z.replace("_", " ")) for z in TIMEZONES]),
                            validators=[AnyOf(TIMEZONES)])
 
 
