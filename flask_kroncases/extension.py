@@ -157,7 +157,9 @@ class KronCases:
         app.cli.add_command(cli)
         app.jinja_env.globals["kroncases"] = TemplateHelpers()
         # Our templates' gettext: our own catalogs, whatever the host's templates use.
-        app.jinja_env.globals.update(_kc=i18n.gettext, _kcn=i18n.ngettext, _kc_label=label_of)
+        app.jinja_env.globals.update(
+            _kc=i18n.gettext, _kcn=i18n.ngettext, _kc_label=label_of, _kc_number=i18n.format_number
+        )
 
     # -- host hooks: decorators that fill in ``self.hooks`` ------------------
 

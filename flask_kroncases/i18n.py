@@ -105,6 +105,13 @@ def lazy_gettext(string: str, **variables: Any) -> LazyString:
     return LazyString(string, **variables)
 
 
+def format_number(number: int | float) -> str:
+    """A figure in the agent's locale (``1.234`` in German), plain digits without Flask-Babel."""
+    if babel_active() and has_request_context():
+        return str(flask_babel.format_number(number))
+    return str(number)
+
+
 def locale_name() -> str:
     """The agent's locale as a BCP 47 tag (``de``, ``pt-BR``), ``en`` without Flask-Babel."""
     if babel_active() and has_request_context():

@@ -179,3 +179,19 @@ def test_without_flask_babel_installed_the_extension_works_in_english(tmp_path: 
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_figures_follow_the_locale(app: Flask, babel: Babel) -> None:
+    from flask_kroncases.i18n import format_number
+
+    with app.test_request_context(headers={"X-Locale": "de"}):
+        assert format_number(1234567) == "1.234.567"
+    with app.test_request_context(headers={"X-Locale": "en"}):
+        assert format_number(1234567) == "1,234,567"
+
+
+def test_figures_are_plain_without_babel(app: Flask) -> None:
+    from flask_kroncases.i18n import format_number
+
+    with app.test_request_context(headers={"X-Locale": "de"}):
+        assert format_number(1234567) == "1234567"
