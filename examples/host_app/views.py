@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,7 +15,7 @@ from sqlalchemy.orm import selectinload
 from wtforms import BooleanField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import AnyOf, DataRequired, Length
 
-from .models import Conversation, Message, User, db, utcnow
+from .models import Conversation, Message, User, db
 
 bp = Blueprint("helpdesk", __name__)
 
@@ -187,11 +187,7 @@ def iso(value: datetime) -> str:
 
 @bp.app_template_filter("when")
 def when(value: datetime) -> str:
-    """Short, inbox-style time: 14:05 today, Mon 14:05 this week, Mar 3 before that (UTC)."""
-    value = _as_utc(value)
-    now = utcnow()
-    if value.date() == now.date():
-        return value.strftime("%H:%M")
-    if now - value < timedelta(days=6):
-        return value.strftime("%a %H:%M")
-    return f"{value:%b} {value.day}"
+    """A time as the extension shows its own (relative when recent), so the page reads one way."""
+    from flask_kroncases.i18n import format_moment
+
+    return format_moment(_as_utc(value))[0]
