@@ -6,7 +6,7 @@ inserts one row, a plain loop of HTTP POSTs. Pages are requested through the
 WSGI app (werkzeug's test client: routing, sessions, CSRF, templates, SQL —
 no network), ours and the baseline interleaved, medians compared. Webhooks go
 through real ``flask kroncases worker`` processes on the real Redis to a
-receiver in a process of its own on 127.0.0.1.
+receiver in a process of its own on 127.0.0.1 (``benchmarks/delivery.py``).
 
 Environment (all optional):
 
@@ -18,8 +18,9 @@ Environment (all optional):
 ``BENCH_REDIS_URL``          default ``redis://127.0.0.1:6379/0`` (a queue of its own)
 ``BENCH_REPEAT``             requests per page measurement (default 60)
 ``BENCH_CREATES``            case creations measured (default 300)
-``BENCH_EVENTS``             webhook deliveries per throughput run (default 300)
-``BENCH_LATENCY_EVENTS``     cases made one by one for the commit→receipt delay (default 40, one every 0.25 s)
+``BENCH_EVENTS``             webhook deliveries per throughput run (default 2000)
+``BENCH_BACKLOG``            deliveries in the backlog a worker drains once the receiver is back (default 10000)
+``BENCH_LATENCY_EVENTS``     deliveries made one by one for the commit→receipt delay (default 40, one every 0.25 s)
 ``BENCH_RESULTS``            where to write the Markdown results (default ``benchmarks/RESULTS.md``; ``-`` to skip)
 
 Prints a table of figures and ratios with the targets of the issue, a profile
@@ -31,16 +32,12 @@ from __future__ import annotations
 
 import cProfile
 import io
-import json
 import os
 import platform
 import pstats
 import resource
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -71,10 +68,6 @@ CONVERSATIONS = _int("BENCH_CONVERSATIONS", 100_000, 10_000)
 CASES = int(os.environ.get("BENCH_CASES", CONVERSATIONS // 2))
 REPEAT = _int("BENCH_REPEAT", 60, 15)
 CREATES = _int("BENCH_CREATES", 300, 60)
-EVENTS = _int("BENCH_EVENTS", 300, 80)
-LATENCY_EVENTS = _int("BENCH_LATENCY_EVENTS", 40, 15)
-#: Seconds between cases in the delay row, so the worker is idle when each arrives.
-LATENCY_PAUSE = float(os.environ.get("BENCH_LATENCY_PAUSE", "0.25"))
 DATABASES = [d for d in os.environ.get("BENCH_DATABASES", "sqlite,postgresql").split(",") if d]
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 RESULTS = os.environ.get("BENCH_RESULTS", str(ROOT / "benchmarks" / "RESULTS.md"))
@@ -309,178 +302,6 @@ def web_rows(report: Report, ds: Dataset, queue_name: str) -> dict[str, Any]:
     return {"app": ours_app, "free": free}
 
 
-# -- webhooks -------------------------------------------------------------------------
-
-
-class ReceiverProcess:
-    def __init__(self) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "benchmarks.receiver"], cwd=ROOT,
-                                        stdout=subprocess.PIPE, text=True, start_new_session=True)
-        assert self.process.stdout is not None
-        self.port = int(self.process.stdout.readline())
-        self.url = f"http://127.0.0.1:{self.port}/hooks/cases"
-
-    def stats(self) -> dict[str, list[float]]:
-        import requests
-
-        return requests.get(self.url, timeout=10).json()["events"]  # type: ignore[no-any-return]
-
-    def reset(self) -> None:
-        import requests
-
-        requests.delete(self.url, timeout=10)
-
-    def wait(self, count: int, timeout: float) -> dict[str, list[float]]:
-        deadline = time.monotonic() + timeout
-        while True:
-            events = self.stats()
-            if len(events) >= count or time.monotonic() > deadline:
-                return events
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-
-class Workers:
-    """``k`` real ``flask kroncases worker`` processes (with their scheduler and sweeper)."""
-
-    def __init__(self, ds: Dataset, config: dict[str, Any], k: int, simple: bool, tmp: Path) -> None:
-        env = dict(os.environ, BENCH_DATABASE_URL=ds.url, BENCH_ENGINE_OPTIONS=json.dumps(ds.engine_options),
-                   BENCH_CONFIG=json.dumps(config), PYTHONPATH=str(ROOT))
-        self.reports = [tmp / f"worker-{uuid.uuid4().hex[:6]}.json" for _ in range(k)]
-        self.logs = [open(tmp / f"{path.stem}.log", "wb") for path in self.reports]
-        options = ["--simple"] if simple else []
-        self.processes = [
-            subprocess.Popen([sys.executable, "-m", "benchmarks.worker", str(path), *options], cwd=ROOT, env=env,
-                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-            for path, log in zip(self.reports, self.logs, strict=True)
-        ]
-
-    def wait_ready(self, connection: Any, queue_name: str, timeout: float = 30) -> None:
-        from rq import Queue, Worker
-
-        deadline = time.monotonic() + timeout
-        while len(Worker.all(queue=Queue(queue_name, connection=connection))) < len(self.processes):
-            if time.monotonic() > deadline:
-                raise RuntimeError("workers did not start: " + self.logs[0].name)
-            time.sleep(0.1)
-
-    def stop(self) -> list[dict[str, int]]:
-        for process in self.processes:
-            if process.poll() is None:
-                os.kill(process.pid, signal.SIGTERM)
-        out = []
-        for process, path, log in zip(self.processes, self.reports, self.logs, strict=True):
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-            log.close()
-            if path.exists():
-                out.append(json.loads(path.read_text()))
-        return out
-
-
-def webhook_rows(report: Report, ds: Dataset, web: dict[str, Any], queue_name: str) -> None:
-    import requests
-    from redis import Redis
-
-    app = web["app"]
-    free = web["free"]
-    receiver = ReceiverProcess()
-    redis = Redis.from_url(REDIS_URL)
-    config = {
-        "KRONCASES_REDIS_URL": REDIS_URL, "KRONCASES_QUEUE_NAME": queue_name,
-        "KRONCASES_WEBHOOK_ALLOW_PRIVATE": ["127.0.0.1/32"], "KRONCASES_SWEEP_INTERVAL": 30,
-    }
-    app.config.update(config)
-    commits: list[float] = []
-    tmp = Path(tempfile.mkdtemp(prefix="kroncases-bench-workers-"))
-    peak_workers: list[dict[str, int]] = []
-    try:
-        with app.app_context():
-            state = app.extensions["kroncases"]
-            state.endpoints.create_endpoint(receiver.url, events=["case.created"])
-            agent = host.db.session.get(host.User, 1)
-            ext = state.extension
-            sa.event.listen(host.db.session, "after_commit", lambda session: commits.append(time.time()))
-
-            def create_cases(count: int, pause: float = 0.0) -> list[tuple[int, float]]:
-                made = []
-                for _ in range(count):
-                    conv_id = next(free)
-                    conversation = host.db.session.get(host.Conversation, conv_id)
-                    case = ext.create_case(conversation, [2 * conv_id - 1], title=f"Order #{conv_id} fails",
-                                           case_type="technical", priority="high", summary="Checkout fails.",
-                                           by=agent)
-                    made.append((case.id, commits[-1]))
-                    host.db.session.expire_all()
-                    if pause:
-                        time.sleep(pause)
-                return made
-
-            # Baseline: a plain loop of POSTs from one process, a fresh connection each (as the sender).
-            body = json.dumps({"id": "evt_x", "type": "case.created", "data": {"case": {"id": 1}}}).encode()
-            receiver.reset()
-            began = time.perf_counter()
-            for i in range(EVENTS):
-                requests.post(receiver.url, data=body, timeout=10,
-                              headers={"Content-Type": "application/json", "webhook-id": f"base_{i}"})
-            baseline_rate = EVENTS / (time.perf_counter() - began)
-            report.add(Row("plain POST loop (baseline)", ds.name, "", f"{baseline_rate:.0f}/s", None, "",
-                           None, f"{EVENTS} POSTs, one process"))
-
-            for simple in (False, True):
-                kind = "SimpleWorker (--simple)" if simple else "Worker (fork per job)"
-                for k in (1, 2):
-                    receiver.reset()
-                    create_cases(EVENTS)
-                    workers = Workers(ds, config, k, simple, tmp)
-                    events = receiver.wait(EVENTS, timeout=max(120, EVENTS))
-                    peak_workers += workers.stop()
-                    times = sorted(t for ts in events.values() for t in ts)
-                    dupes = sum(len(ts) - 1 for ts in events.values())
-                    if len(events) < EVENTS or len(times) < 2:
-                        report.add(Row(f"webhook deliveries/s, {k} × {kind}", ds.name, f"{len(events)} of {EVENTS} arrived",
-                                       f"{baseline_rate:.0f}/s", None, "≥ 0.5 per worker", False))
-                        continue
-                    rate = (len(times) - 1) / (times[-1] - times[0])
-                    ratio = rate / (k * baseline_rate)
-                    report.add(Row(f"webhook deliveries/s, {k} × {kind}", ds.name, f"{rate:.0f}/s",
-                                   f"{baseline_rate:.0f}/s" + (f" × {k}" if k > 1 else ""), ratio,
-                                   "≥ 0.5 per worker", ratio >= 0.5,
-                                   f"{EVENTS} events, {dupes} duplicates; first→last receipt"))
-
-                # End-to-end delay: commit → receipt, one idle worker, cases made one by one.
-                receiver.reset()
-                workers = Workers(ds, config, 1, simple, tmp)
-                workers.wait_ready(redis, queue_name)
-                made = create_cases(LATENCY_EVENTS, pause=LATENCY_PAUSE)
-                events = receiver.wait(LATENCY_EVENTS, timeout=120)
-                peak_workers += workers.stop()
-                Delivery = state.models.WebhookDelivery
-                event_of = dict(host.db.session.execute(
-                    sa.select(Delivery.case_id, Delivery.event_id).where(Delivery.case_id.in_([c for c, _ in made]))
-                ).all())
-                delays = [events[event_of[c]][0] - t for c, t in made if event_of.get(c) in events]
-                report.add(Row(f"webhook commit→receipt delay, 1 × {kind}", ds.name,
-                               f"p50 {ms(pct(delays, .5))}, p99 {ms(pct(delays, .99))}" if delays else "none arrived",
-                               "", None, "", None, f"{len(delays)} of {LATENCY_EVENTS} events, one every {LATENCY_PAUSE:g} s"))
-            host.db.session.remove()
-    finally:
-        receiver.stop()
-        keys = list(redis.scan_iter(f"*{queue_name}*"))
-        if keys:
-            redis.delete(*keys)
-    if peak_workers:
-        report.memory["worker process (peak RSS)"] = f"{max(p['self_kib'] for p in peak_workers) / 1024:.0f} MiB"
-        report.memory["worker's largest child: work horse / sweeper (peak RSS)"] = (
-            f"{max(p['children_kib'] for p in peak_workers) / 1024:.0f} MiB")
-
-
 # -- summarizer ------------------------------------------------------------------------
 
 
@@ -573,8 +394,6 @@ def main() -> None:
                 web = web_rows(report, ds, queue_name)
                 report.memory[f"web process after the {name} rows (peak RSS, includes the bulk build)"] = (
                     f"{peak_rss_mib():.0f} MiB")
-                if name == "postgresql":
-                    webhook_rows(report, ds, web, queue_name)
                 with web["app"].app_context():
                     host.db.session.remove()
                     host.db.engine.dispose()
@@ -584,7 +403,11 @@ def main() -> None:
             import traceback
 
             traceback.print_exc()
-    if "postgresql" not in DATABASES:
+    if "postgresql" in DATABASES:
+        from benchmarks.delivery import delivery_rows  # webhook delivery, on a throwaway database of its own
+
+        delivery_rows(report, Row)
+    else:
         report.notes.append("webhook rows run on PostgreSQL only; add postgresql to BENCH_DATABASES")
     summarizer_rows(report)
     from benchmarks.reports import reports_rows  # the reports page at 50,000 cases, on its own data

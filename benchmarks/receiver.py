@@ -2,7 +2,8 @@
 
 ``python -m benchmarks.receiver`` prints its port and serves until killed:
 ``POST`` anything records ``webhook-id`` (or the body's ``id``) with the time of
-receipt; ``GET /stats`` returns ``{"events": {id: [time, ...]}, "posts": n}``;
+receipt; ``GET`` returns ``{"events": {id: [time, ...]}, "posts": n}`` (with ``?count=1``:
+``{"events": distinct ids, "posts": n}``, cheap to poll);
 ``DELETE /stats`` forgets everything.
 """
 
@@ -40,7 +41,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         with lock:
-            payload = json.dumps({"events": events, "posts": posts}).encode()
+            if self.path.endswith("count=1"):
+                payload = json.dumps({"events": len(events), "posts": posts}).encode()
+            else:
+                payload = json.dumps({"events": events, "posts": posts}).encode()
         self._answer(200, payload)
 
     def do_DELETE(self) -> None:

@@ -61,6 +61,10 @@ def worker_command(burst: bool, name: str | None, simple: bool, sweep_interval: 
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     jobs.bind_app(app)
+    try:
+        jobs.warm_up()
+    except Exception:  # a cold start only costs time; the jobs prepare what they need themselves
+        log.warning("could not warm up the worker", exc_info=True)
     interval = float(app.config["KRONCASES_SWEEP_INTERVAL"] if sweep_interval is None else sweep_interval)
     lease_check = float(app.config["KRONCASES_WEBHOOK_LEASE_CHECK_INTERVAL"] or 0)
     cls = worker_class(simple)

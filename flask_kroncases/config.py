@@ -7,6 +7,7 @@ the two in step.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -110,6 +111,10 @@ DEFAULTS: dict[str, Any] = {
     # None: those two plus 5 s (25 s with the defaults).
     "KRONCASES_WEBHOOK_CLAIM_TIMEOUT": None,
     "KRONCASES_WEBHOOK_USER_AGENT": "KronGage-Webhooks/1.0 (+flask-kroncases)",
+    # How long the delivery log keeps delivered and failed deliveries (a
+    # timedelta); the worker's sweep deletes older ones, a batch at a time.
+    # Pending and retrying ones are never deleted. None keeps them all.
+    "KRONCASES_WEBHOOK_LOG_RETENTION": timedelta(days=30),
     # Absolute base for conversation links in webhook bodies (e.g.
     # "https://help.example.com"): relative URLs from the conversation_url hook
     # are joined to it. The request's Host header is never used.
@@ -160,6 +165,10 @@ def apply_defaults(config: dict[str, Any]) -> None:
         except (ValueError, KeyError) as exc:  # ZoneInfoNotFoundError is a KeyError
             raise ValueError(f"KRONCASES_HOST_TIMEZONE {zone!r} is not a time zone: use 'UTC', 'local' "
                              "or an IANA name such as 'Europe/Berlin'") from exc
+    retention = config["KRONCASES_WEBHOOK_LOG_RETENTION"]
+    if retention is not None and (not isinstance(retention, timedelta) or retention <= timedelta(0)):
+        raise ValueError("KRONCASES_WEBHOOK_LOG_RETENTION must be a positive timedelta (e.g. timedelta(days=30)) "
+                         f"or None to keep the whole delivery log, not {retention!r}")
     unknown = set(config["KRONCASES_TEMPLATES"]) - set(TEMPLATES)
     if unknown:
         raise ValueError(f"KRONCASES_TEMPLATES names unknown templates {sorted(unknown)}; known: {sorted(TEMPLATES)}")

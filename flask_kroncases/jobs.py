@@ -7,6 +7,7 @@ objects, and re-reads the database: the row, not the job, is the truth.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,17 +49,25 @@ def job_context() -> Iterator[Any]:
             state.db.session.remove()
 
 
+def deliver_endpoint(endpoint_id: int) -> int:
+    """Send one endpoint's due webhook deliveries, in batches, one job per endpoint at a time."""
+    with job_context() as state:
+        return state.delivery.deliver_endpoint(endpoint_id)  # type: ignore[no-any-return]
+
+
 def deliver_webhook(delivery_id: int) -> str:
-    """One attempt at one webhook delivery."""
+    """One attempt at one webhook delivery (jobs queued by versions without batches still run)."""
     with job_context() as state:
         return state.delivery.deliver(delivery_id)  # type: ignore[no-any-return]
 
 
 def sweep() -> int:
-    """Enqueue due webhook deliveries that no job holds; report cases that became overdue."""
+    """Enqueue due webhook deliveries that no job holds; report cases that became overdue;
+    prune the delivery log (``KRONCASES_WEBHOOK_LOG_RETENTION``)."""
     with job_context() as state:
         enqueued: int = state.delivery.sweep()
         state.service.sweep_overdue()
+        state.delivery.prune()
         return enqueued
 
 
@@ -66,6 +75,25 @@ def reclaim() -> list[int]:
     """Take back and enqueue deliveries whose lease ran out (their worker died)."""
     with job_context() as state:
         return state.delivery.reclaim()  # type: ignore[no-any-return]
+
+
+def warm_up() -> None:
+    """Prepare the worker before it forks its first work horse.
+
+    A horse is a fork of the worker and starts with a copy of its memory: what
+    the worker has imported, connected to, configured and compiled, every horse
+    has for free instead of doing it again in each job (the pool's connections
+    stay the worker's; a horse opens its own, see :func:`job_context`). Then the
+    garbage collector is told to leave everything loaded so far alone
+    (``gc.freeze``), so a horse's collections do not write to, and so copy,
+    the pages it shares with the worker.
+    """
+    with job_context() as state:
+        state.delivery.warm_up()
+        state.summaries.run_suggestion("")   # nothing has that id: one SELECT, compiled
+        state.summaries.summarize_case(0)    # nor that one
+    gc.collect()
+    gc.freeze()
 
 
 def suggest(suggestion_id: str) -> str | None:

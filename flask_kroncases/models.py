@@ -435,6 +435,8 @@ def _build(db: Any, host: HostSchema, p: str) -> Models:
         __table_args__ = (
             sa.Index(f"ix_{p}webhook_deliveries_due", "status", "next_attempt_at"),
             sa.Index(f"ix_{p}webhook_deliveries_endpoint", "endpoint_id", "id"),
+            # A batch job's claim: the due deliveries of one endpoint.
+            sa.Index(f"ix_{p}webhook_deliveries_endpoint_due", "endpoint_id", "status", "next_attempt_at"),
         )
 
         id = sa.Column(sa.Integer, primary_key=True)

@@ -13,8 +13,11 @@ host. Every wait is bounded.
 
 from __future__ import annotations
 
+import re
+import threading
 import time
 from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import psycopg
@@ -24,7 +27,7 @@ import sqlalchemy as sa
 from .conftest import REDIS_URL, Database, table_counts
 from .hosts import classic
 from .support.databases import DATABASES, PLAIN_URL, POSTGRES_URL, postgres_schema, search_path
-from .support.faults import DedupReceiver, OwnRedis, kill_tree, wait_until
+from .support.faults import DedupReceiver, OwnRedis, free_port, kill_tree, wait_until
 from .support.worker import WorkerProcess, worker_env
 
 pytestmark = pytest.mark.skipif("postgresql" not in DATABASES, reason="fault tests need PostgreSQL")
@@ -430,3 +433,101 @@ def test_receiver_hanging_past_the_timeout_is_retried_and_processed_once(app, ca
     assert receiver.counts() == {row.event_id: 2}
     assert receiver.processed == [row.event_id]
     assert took < 15, took
+
+
+# -- 5. batches: a worker killed mid-batch, a receiver down and back -------------------------------------
+
+
+def receiver_on(port: int) -> DedupReceiver:
+    """A deduplicating receiver on the given port of 127.0.0.1 (the endpoint's URL names it)."""
+    found = DedupReceiver()
+    found.server.shutdown()
+    found.server.server_close()
+    found.server = ThreadingHTTPServer(("127.0.0.1", port), found.server.RequestHandlerClass)
+    found.server.daemon_threads = True
+    threading.Thread(target=found.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    return found
+
+
+def test_worker_killed_mid_batch_loses_nothing_and_never_overlaps_an_attempt(
+    app, cases, desk, receiver, start_worker, ctx
+):
+    """Six events wait for one worker, which claims them as one batch; its third request hangs
+    and the worker is SIGKILLed there. Another worker takes the batch back once its leases run
+    out and sends what was not recorded: every event is processed once, none is received more
+    than twice, the hung one is sent again only after its attempt could no longer be running,
+    and the three the dead worker never reached go out once."""
+    from flask_kroncases.services.delivery import lease_seconds, longest_attempt
+
+    receiver.hangs = [0.0, 0.0, 12.0]
+    cases.state.endpoints.create_endpoint(receiver.url)
+    keys = more_messages(desk, 2)
+    agent, conversation = desk.user(desk.agent), desk.conv(desk.conversation)
+    for i in range(4):
+        make_case(cases, desk, i)
+    for key in keys:
+        cases.create_case(conversation, [key], title=f"More {key}", case_type="access", priority="low",
+                          summary="s", by=agent)
+    assert cases.state.jobs.rq_queue().count == 1        # six events, one job for their endpoint
+    first = start_worker()
+    receiver.wait_for(lambda r: len(r.hits) == 3, 30, "the third request")
+    kill_tree(first.process.pid)
+    first.process.wait(timeout=10)
+    rows = deliveries(cases)
+    assert [r.status for r in rows] == ["sending"] * 6   # one batch held all six
+    never_reached = {r.event_id for r in rows[3:]}
+    hung = receiver.hits[2].event_id
+
+    survivor = start_worker()
+    try:
+        wait_until(lambda: all_delivered(cases, 6), 60, "all six delivered")
+    except AssertionError:
+        raise AssertionError(f"{[(r.id, r.status, r.attempts) for r in deliveries(cases)]}\n"
+                             f"{survivor.output()[-3000:]}") from None
+    rows = deliveries(cases)
+    assert sorted(receiver.processed) == sorted(r.event_id for r in rows)   # each processed once, none lost
+    counts = receiver.counts()
+    assert max(counts.values()) <= 2
+    assert all(counts[event_id] == 1 for event_id in never_reached)
+    times = [hit.at for hit in receiver.hits if hit.event_id == hung]
+    assert len(times) == 2 and times[1] - times[0] >= longest_attempt(app.config)   # never two at once
+    for row in rows:
+        log = [(a.number, a.outcome) for a in row.attempt_log]
+        assert log[-1] == (row.attempts, "delivered") and [n for n, _ in log] == list(range(1, row.attempts + 1))
+    assert re.search(r"took back [3-6] deliveries", survivor.output())
+    assert lease_seconds(app.config) > longest_attempt(app.config)
+
+
+@with_config(KRONCASES_WEBHOOK_RETRY_SCHEDULE=[0, 1, 1, 1, 1, 1, 1, 1, 1, 1])
+def test_a_receiver_down_then_back_gets_every_event_once(app, cases, desk, start_worker, ctx):
+    """Nothing listens on the endpoint's port: eight events fail and wait for their retries
+    (one wake-up job for the endpoint, not one per delivery). Then the receiver comes up on that
+    port, and every event arrives, once each."""
+    from rq.registry import ScheduledJobRegistry
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/hooks/cases"
+    cases.state.endpoints.create_endpoint(url)
+    start_worker()
+    keys = more_messages(desk, 4)
+    agent, conversation = desk.user(desk.agent), desk.conv(desk.conversation)
+    for i in range(4):
+        make_case(cases, desk, i)
+    for key in keys:
+        cases.create_case(conversation, [key], title=f"More {key}", case_type="access", priority="low",
+                          summary="s", by=agent)
+    wait_until(lambda: all(r.status == "retrying" for r in deliveries(cases)), 30, "every delivery failed once")
+    registry = ScheduledJobRegistry(queue=cases.state.jobs.rq_queue())
+    assert len(registry) <= 2                            # a wake-up for the endpoint, not eight retries
+
+    back = receiver_on(port)
+    try:
+        wait_until(lambda: all_delivered(cases, 8), 60, "all eight delivered")
+        rows = deliveries(cases)
+        assert sorted(back.processed) == sorted(r.event_id for r in rows)
+        assert back.duplicates == 0
+        for row in rows:
+            outcomes = [a.outcome for a in row.attempt_log]
+            assert outcomes[-1] == "delivered" and set(outcomes[:-1]) == {"retry"} and len(outcomes) >= 2
+    finally:
+        back.close()

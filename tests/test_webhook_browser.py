@@ -207,7 +207,7 @@ def test_admin_sets_the_url_sends_a_test_event_sees_it_logged_and_redelivers(
         assert len(receiver.hits) == 2
         if worker is not None:   # both attempts were that worker's jobs, not the web process's
             worker.assert_alive()
-            completed = re.findall(rf"Successfully completed flask_kroncases\.jobs\.deliver_webhook\({delivery['id']}\) job",
+            completed = re.findall(r"Successfully completed flask_kroncases\.jobs\.deliver_endpoint\(\d+\) job",
                                  worker.output())
             assert len(completed) == 2, worker.output()
 

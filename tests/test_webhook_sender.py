@@ -26,6 +26,7 @@ import urllib3.util.connection
 
 from flask_kroncases.webhooks import (
     DEFAULT_SCHEDULE,
+    Sender,
     SendResult,
     build_headers,
     classify,
@@ -84,6 +85,8 @@ class Receiver:
     """A threaded HTTP(S) server on 127.0.0.1 that records what reaches it."""
 
     ssl_context: ssl.SSLContext | None = None
+    #: Answer in HTTP/1.1 and keep the connection open for the next request.
+    keep_alive: bool = False
     hits: list[Hit] = field(default_factory=list)
     reply: Reply = field(default_factory=lambda: respond(200))
     release: threading.Event = field(default_factory=threading.Event)
@@ -92,6 +95,8 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if receiver.keep_alive else "HTTP/1.0"
+
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 receiver.hits.append(Hit(self.command, self.path, self.headers, body))
@@ -125,8 +130,8 @@ class Receiver:
 def make_receiver() -> Iterator[Callable[..., Receiver]]:
     receivers: list[Receiver] = []
 
-    def make(ssl_context: ssl.SSLContext | None = None) -> Receiver:
-        receivers.append(Receiver(ssl_context))
+    def make(ssl_context: ssl.SSLContext | None = None, keep_alive: bool = False) -> Receiver:
+        receivers.append(Receiver(ssl_context, keep_alive))
         return receivers[-1]
 
     yield make
@@ -374,6 +379,45 @@ def test_an_attempt_never_outlives_connect_plus_read_timeout(receiver: Receiver)
     assert cut.wait(5)   # the connection is gone, not left dangling
 
 
+def test_a_sender_checks_once_and_keeps_one_connection_to_the_checked_address(
+    dns: FakeDNS, make_receiver: Callable[..., Receiver], connections: list[tuple[str, int]]
+) -> None:
+    """A batch: three attempts, one DNS lookup, one connection, to the address that passed the check,
+    though a second lookup would now answer a private address."""
+    receiver = make_receiver(keep_alive=True)
+    dns.answers["rebind.test"] = [["127.0.0.1"], ["10.0.0.1"]]
+    with Sender(receiver.url(host="rebind.test"), allow_private=["127.0.0.1/32"]) as sender:
+        results = [sender.send(BODY, HEADERS) for _ in range(3)]
+    assert [r.status_code for r in results] == [200, 200, 200], [r.error for r in results]
+    assert dns.lookups == ["rebind.test"]
+    assert connections == [("127.0.0.1", receiver.port)]
+    assert [hit.headers["Host"] for hit in receiver.hits] == [f"rebind.test:{receiver.port}"] * 3
+
+
+def test_each_attempt_of_a_sender_has_its_own_deadline(
+    make_receiver: Callable[..., Receiver], connections: list[tuple[str, int]]
+) -> None:
+    """The kept-alive connection is cut at the second attempt's deadline; the third connects afresh."""
+    receiver = make_receiver(keep_alive=True)
+    dripping, cut = drip_headers(receiver, pause=0.1)
+    replies = iter([respond(200), dripping, respond(200)])
+    receiver.reply = lambda handler: next(replies)(handler)
+    with Sender(receiver.url(), allow_private=True, connect_timeout=0.5, read_timeout=0.5) as sender:
+        first, second, third = (sender.send(BODY, HEADERS) for _ in range(3))
+    assert first.status_code == 200
+    assert second.status_code is None and second.error == "No response: cut off after 1 s."
+    assert cut.wait(5)
+    assert third.status_code == 200, third.error
+    assert len(connections) == 2
+
+
+def test_a_sender_refuses_a_private_address_for_every_attempt(connections: list[tuple[str, int]]) -> None:
+    with Sender("http://10.0.0.1/hook") as sender:
+        results = [sender.send(BODY, HEADERS) for _ in range(2)]
+    assert all(r.refused and "private" in (r.error or "") for r in results)
+    assert connections == []
+
+
 def test_a_dns_lookup_that_hangs_counts_against_the_connect_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     release = threading.Event()
 
@@ -429,6 +473,7 @@ def test_redact_url_keeps_no_userinfo_query_or_control_characters(url: str, logg
 def test_errors_never_quote_the_userinfo_or_query(monkeypatch: pytest.MonkeyPatch) -> None:
     """urllib3 quotes the path and query in some errors; the stored error (and the log) must not."""
     import requests
+    import requests.adapters
 
     port = free_port()
     url = f"http://alice:s3cret@127.0.0.1:{port}/hook?token=t0k#frag"
@@ -437,7 +482,7 @@ def test_errors_never_quote_the_userinfo_or_query(monkeypatch: pytest.MonkeyPatc
         raise requests.ConnectionError(f"HTTPConnectionPool(host='127.0.0.1', port={port}): Max retries exceeded"
                                        f" with url: /hook?token=t0k (Caused by {url})")
 
-    monkeypatch.setattr(requests.Session, "post", fail)
+    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", fail)   # where the sender hands over the request
     result = send(url, BODY, HEADERS, allow_private=True)
     assert result.error == (f"Could not connect: HTTPConnectionPool(host='127.0.0.1', port={port}): Max retries"
                             f" exceeded with url: /hook (Caused by http://127.0.0.1:{port}/hook)")

@@ -7,7 +7,7 @@ database or the app, so every piece can be tested on its own.
 from __future__ import annotations
 
 from .schedule import DEFAULT_SCHEDULE, Verdict, classify, next_delay
-from .sender import AllowPrivate, SendResult, parse_retry_after, redact_url, send, validate_url
+from .sender import AllowPrivate, Sender, SendResult, parse_retry_after, redact_url, send, validate_url
 from .signing import (
     SIGNATURE_SEPARATOR,
     build_headers,
@@ -23,6 +23,7 @@ __all__ = [
     "SIGNATURE_SEPARATOR",
     "AllowPrivate",
     "SendResult",
+    "Sender",
     "Verdict",
     "build_headers",
     "classify",

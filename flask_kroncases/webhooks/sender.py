@@ -12,6 +12,9 @@ receiver does (answer its headers a byte at a time, never finish the TLS
 handshake): the lookup is bounded and a watchdog cuts the connection at the
 deadline. The delivery service relies on it: a claim lasts a little longer
 than that, so an attempt still running always holds its claim.
+
+:class:`Sender` makes several attempts to one URL over one kept-alive
+connection (a batch of deliveries to one endpoint), under the same rules.
 """
 
 from __future__ import annotations
@@ -146,59 +149,133 @@ def send(
     ``max_response_bytes`` of the response are read. ``verify`` is passed to
     requests: ``False`` or a CA bundle path for receivers behind a private CA.
     """
-    start = time.monotonic()
-    total = connect_timeout + read_timeout
-    deadline = _Deadline(total)
+    with Sender(url, allow_private=allow_private, connect_timeout=connect_timeout, read_timeout=read_timeout,
+                max_response_bytes=max_response_bytes, verify=verify) as sender:
+        return sender.send(body, headers)
 
-    def result(status: int | None = None, **kwargs: Any) -> SendResult:
-        latency_ms = round((time.monotonic() - start) * 1000)
-        if kwargs.get("error"):
-            kwargs["error"] = _scrub(kwargs["error"], url)
-        return SendResult(status_code=status, latency_ms=latency_ms, **kwargs)
 
-    try:
-        target = _check(url, allow_private, connect_timeout)
-    except _Refused as e:
-        return result(error=str(e), refused=True)
-    except OSError as e:
-        return result(error=f"Could not resolve the host: {e}")
+class Sender:
+    """Attempts to one URL, one after another, over one kept-alive connection.
 
-    deadline.start()
-    try:
-        with requests.Session() as session:
-            session.trust_env = False
-            adapter = _PinnedAdapter(target, deadline)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
+    The host is resolved and checked once, at the first attempt, and every
+    connection goes to that checked address, as with :func:`send` (which is one
+    attempt through a sender of its own). Each attempt has its own deadline of
+    ``connect_timeout + read_timeout``; after an attempt that failed the
+    connection is dropped and the next one connects afresh. A webhook batch uses
+    one sender for the deliveries of one endpoint, so a batch checks the address
+    once and pays for one TCP (and TLS) handshake instead of one per delivery.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        allow_private: AllowPrivate = False,
+        connect_timeout: float = 5,
+        read_timeout: float = 15,
+        max_response_bytes: int = 65536,
+        verify: bool | str = True,
+    ) -> None:
+        self.url = url
+        self.allow_private = allow_private
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.max_response_bytes = max_response_bytes
+        self.verify = verify
+        self._target: _Target | None = None
+        #: Why no attempt can be made (refused URL, failed lookup), found at the first one.
+        self._failure: tuple[str, bool] | None = None
+        self._deadline = _Deadline()
+        self._adapter: _PinnedAdapter | None = None
+
+    def __enter__(self) -> Sender:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection, if one is open, and stop the deadline's watchdog."""
+        self._drop()
+        self._deadline.close()
+
+    def _drop(self) -> None:
+        if self._adapter is not None:
+            self._adapter.close()
+            self._adapter = None
+
+    def _open(self, target: _Target) -> _PinnedAdapter:
+        # The adapter itself, not a requests.Session: no cookies, auth, hooks,
+        # redirects or settings from the environment to merge, for every attempt.
+        if self._adapter is None:
+            self._adapter = _PinnedAdapter(target, self._deadline)
+        return self._adapter
+
+    def send(self, body: bytes, headers: Mapping[str, str]) -> SendResult:
+        """POST ``body`` once, never raising for network trouble."""
+        url = self.url
+        start = time.monotonic()
+        total = self.connect_timeout + self.read_timeout
+
+        def result(status: int | None = None, **kwargs: Any) -> SendResult:
+            latency_ms = round((time.monotonic() - start) * 1000)
+            if kwargs.get("error"):
+                kwargs["error"] = _scrub(kwargs["error"], url)
+            return SendResult(status_code=status, latency_ms=latency_ms, **kwargs)
+
+        if self._target is None and self._failure is None:
             try:
-                response = session.post(
-                    url,
-                    data=body,
-                    headers={**headers, "Host": target.host_header},
-                    timeout=(connect_timeout, read_timeout),
-                    allow_redirects=False,
+                self._target = _check(url, self.allow_private, self.connect_timeout)
+            except _Refused as e:
+                self._failure = (str(e), True)
+            except OSError as e:
+                self._failure = (f"Could not resolve the host: {e}", False)
+        if self._failure is not None:
+            error, refused = self._failure
+            return result(error=error, refused=refused)
+        assert self._target is not None
+
+        adapter = self._open(self._target)
+        deadline = self._deadline
+        deadline.start(total)
+        kept = False
+        try:
+            try:
+                request = requests.Request("POST", url, data=body,
+                                           headers={**headers, "Host": self._target.host_header})
+                response = adapter.send(
+                    request.prepare(),
                     stream=True,
-                    verify=verify,
+                    timeout=(self.connect_timeout, self.read_timeout),
+                    verify=self.verify,
+                    proxies={},
                 )
             except requests.RequestException as e:
                 if deadline.passed:
                     return result(error=f"No response: cut off after {total:g} s.")
                 if isinstance(e, requests.ConnectTimeout):
-                    return result(error=f"Connecting timed out after {connect_timeout:g} s.")
+                    return result(error=f"Connecting timed out after {self.connect_timeout:g} s.")
                 if isinstance(e, requests.ReadTimeout):
-                    return result(error=f"No response: timed out after {read_timeout:g} s.")
+                    return result(error=f"No response: timed out after {self.read_timeout:g} s.")
                 return result(error=f"Could not connect: {_reason(e)}")
-            with response:
-                if deadline.passed:  # cut off mid-headers: http.client parses what came as if complete
-                    return result(error=f"No response: cut off after {total:g} s.")
-                excerpt = _read_capped(response, max_response_bytes, start + total)
+            if deadline.passed:  # cut off mid-headers: http.client parses what came as if complete
+                response.close()
+                return result(error=f"No response: cut off after {total:g} s.")
+            excerpt, complete = _read_capped(response, self.max_response_bytes, start + total)
+            if complete and not deadline.passed:
+                response.raw.release_conn()  # read to the end: the connection serves the next attempt
+                kept = True
+            else:
+                response.close()
             return result(
                 response.status_code,
                 response_excerpt=excerpt.decode("utf-8", errors="replace"),
                 retry_after=parse_retry_after(response.headers.get("Retry-After")),
             )
-    finally:
-        deadline.cancel()
+        finally:
+            deadline.cancel()
+            if not kept:
+                self._drop()  # whatever went wrong, the next attempt starts on a fresh connection
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -335,45 +412,73 @@ def _is_allowed(hostname: str, address: IPAddress, allowed: list[str]) -> bool:
 
 
 class _Deadline:
-    """Cuts the connections of one attempt at its deadline, wherever they are blocked.
+    """Cuts the connections of the attempt in progress at its deadline, wherever they are blocked.
 
     Timeouts in requests apply to each socket operation, so a receiver sending
     a byte every few seconds would hold an attempt open for ever; shutting the
-    socket down from a timer ends any read, write or TLS handshake at once.
+    socket down from another thread ends any read, write or TLS handshake at
+    once. One deadline serves the attempts of one :class:`Sender` in turn: it
+    knows every connection the sender opened, a kept-alive one included, and
+    one watchdog thread serves them all.
     """
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self) -> None:
         self.passed = False
         self._connections: list[HTTPConnection] = []
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._cut)
-        self._timer.daemon = True
+        self._changed = threading.Condition()
+        self._at: float | None = None  # monotonic time of the running attempt's deadline
+        self._closed = False
+        self._watchdog: threading.Thread | None = None
 
-    def start(self) -> None:
-        self._timer.start()
+    def start(self, seconds: float) -> None:
+        with self._changed:
+            self.passed = False
+            self._at = time.monotonic() + seconds
+            if self._watchdog is None:
+                self._watchdog = threading.Thread(target=self._watch, name="kroncases-webhook-deadline", daemon=True)
+                self._watchdog.start()
+            self._changed.notify()
 
     def cancel(self) -> None:
-        self._timer.cancel()
+        with self._changed:  # a cut under way finishes first: it never reaches the next attempt
+            self._at = None
+            self._changed.notify()
+
+    def close(self) -> None:
+        """End the watchdog thread (the sender is done)."""
+        with self._changed:
+            self._at = None
+            self._closed = True
+            self._changed.notify()
 
     def watch(self, connection: HTTPConnection) -> None:
-        with self._lock:
+        with self._changed:
             if self.passed:
                 raise ConnectTimeoutError(connection, "The attempt's deadline passed before connecting.")
+            self._connections = [c for c in self._connections if c.sock is not None]
             self._connections.append(connection)
 
-    def _cut(self) -> None:
-        with self._lock:
-            self.passed = True
-            connections = list(self._connections)
-        for connection in connections:
-            sock = connection.sock
-            if sock is not None:
-                try:
-                    # The plain socket's shutdown, also for an SSLSocket: no TLS
-                    # close_notify from this thread, just end every pending call.
-                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
-                except OSError:
-                    pass
+    def _watch(self) -> None:
+        with self._changed:
+            while not self._closed:
+                if self._at is None:
+                    self._changed.wait()
+                    continue
+                left = self._at - time.monotonic()
+                if left > 0:
+                    self._changed.wait(left)
+                    continue
+                self._at = None
+                self.passed = True
+                for connection in self._connections:
+                    sock = connection.sock
+                    if sock is not None:
+                        try:
+                            # The plain socket's shutdown, also for an SSLSocket: no TLS
+                            # close_notify from this thread, just end every pending call.
+                            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                        except OSError:
+                            pass
 
 
 def _deadline_pools(deadline: _Deadline) -> dict[str, type[HTTPConnectionPool]]:
@@ -418,12 +523,13 @@ class _PinnedAdapter(HTTPAdapter):
         return host_params, pool_kwargs
 
 
-def _read_capped(response: requests.Response, limit: int, deadline: float) -> bytes:
-    """Read at most ``limit`` bytes, stopping early at ``deadline``.
+def _read_capped(response: requests.Response, limit: int, deadline: float) -> tuple[bytes, bool]:
+    """Read at most ``limit`` bytes, stopping early at ``deadline``; say whether the body ended.
 
     The status decides the attempt, so a body that breaks off or trickles in
     only shortens the excerpt; the deadline stops a slow drip from holding a
-    worker for long.
+    worker for long. Only a body read to its end leaves the connection fit for
+    the next attempt.
     """
     chunks: list[bytes] = []
     size = 0
@@ -432,12 +538,12 @@ def _read_capped(response: requests.Response, limit: int, deadline: float) -> by
             # read1 returns what one socket read brings instead of waiting for more.
             chunk = response.raw.read1(min(limit - size, 8192), decode_content=True)
             if not chunk:
-                break
+                return b"".join(chunks), True
             chunks.append(chunk)
             size += len(chunk)
     except (urllib3.exceptions.HTTPError, OSError):
         pass
-    return b"".join(chunks)
+    return b"".join(chunks), False
 
 
 def _reason(error: requests.RequestException) -> str:
