@@ -21,6 +21,7 @@ Environment (all optional):
 ``BENCH_EVENTS``             webhook deliveries per throughput run (default 2000)
 ``BENCH_BACKLOG``            deliveries in the backlog a worker drains once the receiver is back (default 10000)
 ``BENCH_LATENCY_EVENTS``     deliveries made one by one for the commit→receipt delay (default 40, one every 0.25 s)
+``BENCH_SUGGESTIONS``        suggestion requests timed from POST to done with one default worker (default 150)
 ``BENCH_RESULTS``            where to write the Markdown results (default ``benchmarks/RESULTS.md``; ``-`` to skip)
 
 Prints a table of figures and ratios with the targets of the issue, a profile
@@ -407,6 +408,9 @@ def main() -> None:
         from benchmarks.delivery import delivery_rows  # webhook delivery, on a throwaway database of its own
 
         delivery_rows(report, Row)
+        from benchmarks.suggestions import suggestion_rows  # POST → suggestion done, with a real worker
+
+        suggestion_rows(report, Row)
     else:
         report.notes.append("webhook rows run on PostgreSQL only; add postgresql to BENCH_DATABASES")
     summarizer_rows(report)
