@@ -125,10 +125,10 @@ TEMPLATES = {
 {% if kroncases is defined %}
   {% for item in kroncases.thread(conversation, messages) %}
     {% if item.is_message %}{% set message = item.message %}
-      <li class="msg msg--{{ message.author_role }}" id="message-{{ message.id }}" tabindex="0" {{ kroncases.message_attrs(message) }}>
+      <li class="msg msg--{{ message.author_role }}" id="message-{{ message.id }}" tabindex="0" {{ item.attrs }}>
         <span class="author">{{ message.author_name }}</span>
         <time datetime="{{ message.created_at.isoformat() }}">{{ message.created_at.strftime('%b %d %H:%M') }}</time>
-        {{ kroncases.message_indicator(message) }}
+        {{ item.indicator }}
         <div data-kc-body>{{ message.body }}</div>
       </li>
     {% else %}{{ item.activity }}{% endif %}

@@ -1,15 +1,18 @@
 """The ``kroncases`` template global: macros a host calls from its own pages.
 
 Each helper renders an overridable template under ``templates/kroncases/``.
-Lookups are cached for the request, so a thread of many messages or a list page
-of many conversations costs a constant number of queries.
+Whatever a page shows of a conversation (its cases and their messages, notes,
+activity and the people they name) is loaded once per request, in bulk, so a
+thread of many messages or a list page of many conversations costs a constant
+number of queries. The small per-item partials (indicator, activity entry,
+badges) are macros, called per item without a template render each.
 
 A conversation page uses::
 
     <head>{{ kroncases.assets() }}</head>
     {% for item in kroncases.thread(conversation, messages) %}
-      {% if item.message %}
-        <li {{ kroncases.message_attrs(item.message) }}>… {{ kroncases.message_indicator(item.message) }}</li>
+      {% if item.is_message %}
+        <li {{ item.attrs }}>… {{ item.indicator }}</li>  {# = message_attrs / message_indicator(item.message) #}
       {% else %}{{ item.activity }}{% endif %}
     {% endfor %}
     {{ kroncases.case_form(conversation) }}     {# selection, action bar, dialogs #}
@@ -18,26 +21,36 @@ A conversation page uses::
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+import weakref
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from flask import current_app, g, render_template, url_for
+from flask import Flask, current_app, g, render_template, url_for
 from flask_login import current_user
+from jinja2 import Template
+from jinja2.runtime import Macro
 from markupsafe import Markup, escape
 
 from . import i18n
-from .config import template_name
+from .config import TEMPLATES, template_name
 from .enums import OPENING_MESSAGE, TITLE_MAX_LENGTH, WORKING, CaseAction, CaseType, Priority, Status
-from .hooks import is_signed_in, unwrap_user
+from .hooks import _TIME_ATTRS, _first_attr, is_signed_in, unwrap_user
 from .models import as_utc, host_time, utcnow
 from .services import due as due_service
 
 
 def _plain(key: Any) -> str:
     return str(key)
+
+
+def _app() -> Flask:
+    """The app behind ``current_app``: one proxy lookup, where each attribute read through it costs one."""
+    return current_app._get_current_object()  # type: ignore[attr-defined, no-any-return]
 
 
 def _url_if_registered(endpoint: str, **values: Any) -> str | None:
@@ -47,13 +60,19 @@ def _url_if_registered(endpoint: str, **values: Any) -> str | None:
     return url_for(endpoint, **values)
 
 
-@dataclass(frozen=True)
-class ThreadItem:
-    """One entry of :meth:`TemplateHelpers.thread`: a host message or a case activity."""
+class ThreadItem(NamedTuple):
+    """One entry of :meth:`TemplateHelpers.thread`: a host message or a case activity.
+
+    A message comes with its ``attrs`` and ``indicator``: what ``message_attrs``
+    and ``message_indicator`` give for it, worked out with the thread, so a long
+    thread can use them without a call per message.
+    """
 
     message: Any = None
     entry: Any = None
     activity: Markup | None = None
+    attrs: Markup | None = None
+    indicator: Markup | None = None
 
     @property
     def is_message(self) -> bool:
@@ -83,7 +102,60 @@ class CaseDetails:
     page_url: str | None
 
 
-_EMPTY_SLOT = Markup('<span class="kc-indicator-slot" data-kc-indicator-slot></span>')
+_SLOT_OPEN = '<span class="kc-indicator-slot" data-kc-indicator-slot>'
+_EMPTY_SLOT = Markup(f"{_SLOT_OPEN}</span>")
+
+#: Stands for the one value that differs between items sharing a rendered partial
+#: (a message's key in its case's indicator, a conversation's key in its badges);
+#: replaced by the item's own, escaped, value.
+_KEY = "\x00kc-key\x00"
+
+#: Where our own templates are, to tell them from a host's overrides.
+_OUR_TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+#: The macro each compiled template defines (None: it defines none), found once per template.
+_macros: weakref.WeakKeyDictionary[Template, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+def _macro(template: Template, name: str) -> Any | None:
+    """The macro ``name`` of ``template``, or None when it has none (a host's override, most likely).
+
+    The template's module is built without variables: a file that only works
+    with them (an override without the macro) fails there and is rendered whole.
+    """
+    known = _macros.get(template)
+    if known is None:
+        known = _macros.setdefault(template, {})
+    if name not in known:
+        try:
+            found = getattr(template.module, name, None)
+        except Exception:  # rendered whole instead, where its errors show as usual
+            found = None
+        known[name] = found if isinstance(found, Macro) else None
+    return known[name]
+
+
+def _is_ours(template: Template, name: str) -> bool:
+    """Whether ``template`` is the extension's own file for ``name``, not a host's override."""
+    if template.filename is None:
+        return False
+    return os.path.normpath(template.filename) == os.path.normpath(_OUR_TEMPLATES / TEMPLATES[name])
+
+
+class _Conversation:
+    """What one request knows of one conversation; each part loaded once, in bulk."""
+
+    __slots__ = ("activity", "by_message", "cases", "named_activity", "named_cases", "notes")
+
+    def __init__(self) -> None:
+        self.cases: list[Any] | None = None
+        #: Case id → (note count, latest note), for the cases with notes.
+        self.notes: dict[Any, tuple[int, Any]] = {}
+        #: Message key (``"opening"`` too) → its case.
+        self.by_message: dict[Any, Any] = {}
+        self.activity: list[Any] | None = None
+        self.named_cases = False
+        self.named_activity = False
 
 
 class TemplateHelpers:
@@ -96,25 +168,42 @@ class TemplateHelpers:
 
     @property
     def _state(self) -> Any:
-        return current_app.extensions["kroncases"]
+        return _app().extensions["kroncases"]
 
     def _template(self, name: str) -> str:
-        return template_name(current_app.config, name)
+        return template_name(_app().config, name)
 
-    def _partial(self, name: str, **context: Any) -> Markup:
-        """Render a small partial straight through Jinja.
+    def _partial(self, name: str, macro: str) -> tuple[Callable[..., Markup], bool]:
+        """How to render the partial ``name`` for one item, and whether it is our own file.
 
-        ``render_template`` runs the context processors and sends two signals per
-        call, which costs more than the partial itself when a page renders one
-        per message or per list row. Partials use only what they are given and
-        the environment's globals; hosts still override them by path.
+        Its macro when it defines one, else a render of the whole file with the
+        item's variables; looked up once per request. Either way straight
+        through Jinja: ``render_template`` runs the context processors and sends
+        two signals per call, which costs more than the partial itself when a
+        page has one per message or per list row. Partials use only what they
+        are given and the environment's globals; hosts still override them by
+        path or ``KRONCASES_TEMPLATES``.
         """
-        return Markup(current_app.jinja_env.get_template(self._template(name)).render(context))
+        cache = self._cache()
+        found: tuple[Callable[..., Markup], bool] | None = cache.get(("partial", name))
+        if found is None:
+            template = _app().jinja_env.get_template(self._template(name))
+            call = _macro(template, macro)
+
+            def render(**context: Any) -> Markup:
+                if call is None:
+                    return Markup(template.render(context))
+                out = call(**context)
+                return out if isinstance(out, Markup) else Markup(out)
+
+            found = cache[("partial", name)] = (render, _is_ours(template, name))
+        return found
 
     def _cache(self) -> dict[Any, Any]:
-        cache: dict[Any, Any] | None = g.get("_kroncases_cache")
+        store = g._get_current_object()
+        cache: dict[Any, Any] | None = store.__dict__.get("_kroncases_cache")
         if cache is None:
-            cache = g._kroncases_cache = {}
+            cache = store._kroncases_cache = {}
         return cache
 
     def assets(self) -> Markup:
@@ -127,79 +216,104 @@ class TemplateHelpers:
 
         return generate_csrf()  # type: ignore[no-any-return]
 
+    # -- what a page shows of a conversation ----------------------------------------
+
+    def _conversation(self, conversation: Any, *, cases: bool = True, activity: bool = False) -> _Conversation:
+        """The request's record of a conversation (an instance or a key), with the parts asked for loaded.
+
+        Its cases come with their messages and notes (``CaseService.page_cases``:
+        two queries, three when they have notes), its activity in one more.
+        """
+        service = self._state.service
+        key = service.conversation_key(conversation)
+        cache = self._cache()
+        found: _Conversation | None = cache.get(("conversation", key))
+        if found is None:
+            found = cache[("conversation", key)] = _Conversation()
+        if cases and found.cases is None:
+            found.cases, found.notes = service.page_cases(key)
+            found.by_message = {message_id: case for case in found.cases for message_id in case.message_ids}
+        if activity and found.activity is None:
+            found.activity = service.activity_for(key)
+        return found
+
+    def _name_people(self, found: _Conversation) -> None:
+        """Load the people its loaded cases, notes and activity name, in one query at most, once."""
+        cases = found.cases if found.cases is not None and not found.named_cases else None
+        activity = found.activity if found.activity is not None and not found.named_activity else None
+        if cases is None and activity is None:
+            return
+        notes = [note for _count, note in found.notes.values()] if cases is not None else []
+        self._state.service.name_people(cases or (), notes, activity or ())
+        found.named_cases = found.cases is not None
+        found.named_activity = found.activity is not None
+
     # -- cases of a conversation --------------------------------------------
 
     def cases(self, conversation: Any) -> list[Any]:
-        service = self._state.service
-        key = ("cases", service.conversation_key(conversation))
-        cache = self._cache()
-        if key not in cache:
-            cache[key] = service.for_conversation(conversation)
-        return cache[key]  # type: ignore[no-any-return]
-
-    def _case_of(self, message: Any, host: Any) -> Any | None:
-        """The case a message is in, from one map per conversation and request.
-
-        Called twice for every message of a thread, so it keeps its lookups few.
-        """
-        return self._cases_by_message(host.conversation_key_of_message(message)).get(host.message.key_of(message))
+        return self._conversation(conversation).cases or []
 
     def _cases_by_message(self, conversation_key: Any) -> dict[Any, Any]:
         """Each message key of the conversation that is in a case (``"opening"`` too) → its case."""
-        cache = self._cache()
-        key = ("message_cases", conversation_key)
-        cases = cache.get(key)
-        if cases is None:
-            cases = cache[key] = {
-                message_id: case for case in self.cases(conversation_key) for message_id in case.message_ids
-            }
-        return cases
+        return self._conversation(conversation_key).by_message
 
     def panel(self, conversation: Any) -> Markup:
-        """The Support Cases accordion for the conversation's sidebar."""
+        """The Support Cases accordion for the conversation's sidebar: one render for all its cases."""
         return Markup(render_template(self._template("panel"), **self.panel_context(conversation)))
 
     def panel_context(self, conversation: Any, cases: list[Any] | None = None) -> dict[str, Any]:
         """What the panel template gets; ``cases`` when the caller has just loaded them afresh."""
         state = self._state
-        cases = self.cases(conversation) if cases is None else cases
+        if cases is None:
+            found = self._conversation(conversation)
+            self._name_people(found)
+            cases = found.cases or []
+            details = self.case_details(cases, found.notes)
+        else:
+            details = self.case_details(cases)
         return {
             "conversation": conversation,
             "conversation_key": _plain(state.service.conversation_key(conversation)),
             "cases": cases,
-            "details": self.case_details(cases),
+            "details": details,
             "display_name": state.hooks.display_name,
             "actions": state.service.actions,
         }
 
-    def case_details(self, cases: list[Any]) -> dict[Any, CaseDetails]:
+    def case_details(self, cases: list[Any], notes: dict[Any, tuple[int, Any]] | None = None) -> dict[Any, CaseDetails]:
         """Owner, due time, overdue mark, notes and links of each case, by case id.
 
-        Notes and the people named are loaded for all the cases together
-        (``CaseService.panel_details``), so a long panel costs what a short one does.
+        ``notes`` as ``CaseService.page_cases`` gives them, with the people named
+        already; without it, notes and the people named are loaded for all the
+        cases together (``CaseService.panel_details``). A long panel costs what a
+        short one does.
         """
         state = self._state
-        notes = state.service.panel_details(cases)
+        if notes is None:
+            notes = state.service.panel_details(cases)
         name = state.hooks.display_name
         user = unwrap_user(current_user)
         me = state.models.host.user.key_of(user) if is_signed_in(user) and isinstance(
             user, state.models.host.user.model) else None
         now = utcnow()
+        shown = self.shown_time
+        page_url = self.case_page_url
+        pending = Status.PENDING.value
         details: dict[Any, CaseDetails] = {}
         for case in cases:
             count, note = notes.get(case.id, (0, None))
             details[case.id] = CaseDetails(
                 owner=name(case.assignee) if case.assignee_id is not None else None,
                 mine=me is not None and case.assignee_id == me,
-                due=self.shown_time(case.due_at),
+                due=shown(case.due_at),
                 overdue=due_service.is_overdue(case, now),
                 working=Status(case.status) in WORKING,
-                paused=case.status == Status.PENDING.value,
+                paused=case.status == pending,
                 notes=count,
                 latest_note=note,
                 latest_note_author=name(note.author) if note is not None and note.author_id is not None else None,
-                latest_note_at=self.shown_time(note.created_at) if note is not None else None,
-                page_url=self.case_page_url(case),
+                latest_note_at=shown(note.created_at) if note is not None else None,
+                page_url=page_url(case),
             )
         return details
 
@@ -219,23 +333,46 @@ class TemplateHelpers:
         ``data-kc-case`` marks a message already logged under a case, which the
         script refuses to select again (and says why).
         """
-        host = self._state.models.host
-        attrs = f' data-kc-message="{escape(_plain(host.message.key_of(message)))}"'
-        case = self._case_of(message, host)
-        if case is not None:
-            attrs += f' data-kc-case="{case.id}"'
-        return Markup(attrs.strip())
+        return self._marks(message)[1]
 
     def message_indicator(self, message: Any) -> Markup:
         """The "logged under Case #ID" icon; an empty slot the script fills for a message in no case."""
-        host = self._state.models.host
-        return self._slot(self._case_of(message, host), _plain(host.message.key_of(message)))
+        return self._marks(message)[2]
+
+    def _marks(self, message: Any) -> tuple[Any, Markup, Markup]:
+        """(message, attrs, indicator) of a host message, worked out once per request.
+
+        :meth:`thread` works them out for all its messages; a message met
+        first here is looked up in its conversation's cases (loaded once).
+        """
+        cache = self._cache()
+        memo: dict[int, tuple[Any, Markup, Markup]] | None = cache.get("marks")
+        if memo is None:
+            memo = cache["marks"] = {}
+        found = memo.get(id(message))
+        if found is None or found[0] is not message:
+            host = self._state.models.host
+            key = host.message.key_of(message)
+            case = self._cases_by_message(host.conversation_key_of_message(message)).get(key)
+            found = memo[id(message)] = self._mark(message, key, case)
+        return found
+
+    def _mark(self, message: Any, key: Any, case: Any) -> tuple[Any, Markup, Markup]:
+        """(message, attrs, indicator) of one message; plain strings joined, one ``Markup`` each."""
+        text = str(key) if type(key) is int else str(escape(str(key)))  # a number needs no escaping
+        attrs = f'data-kc-message="{text}"'
+        if case is None:
+            return message, Markup(attrs), _EMPTY_SLOT
+        return message, Markup(f'{attrs} data-kc-case="{case.id}"'), Markup(self._slot_html(case, key, text))
 
     def _slot(self, case: Any, message_key: str) -> Markup:
         if case is None:
             return _EMPTY_SLOT
-        inner = self.indicator_for(case, message_key)
-        return Markup('<span class="kc-indicator-slot" data-kc-indicator-slot>') + inner + Markup("</span>")
+        return Markup(self._slot_html(case, message_key, str(escape(message_key))))
+
+    def _slot_html(self, case: Any, key: Any, text: str) -> str:
+        """The indicator slot of message ``key`` of ``case``; ``text`` is the key as escaped text."""
+        return f"{_SLOT_OPEN}{self._indicator_html(case, key, text)}</span>"
 
     def opening_attrs(self, conversation: Any) -> Markup:
         """``message_attrs`` for the opening text a host keeps on the conversation row."""
@@ -249,8 +386,25 @@ class TemplateHelpers:
         return self._slot(case, OPENING_MESSAGE)
 
     def indicator_for(self, case: Any, message_key: str) -> Markup:
-        return self._partial("message_indicator", case=case, message_key=message_key,
-                             page_url=self.case_page_url(case))
+        """The indicator of one message of ``case`` (the script's fragments use it too).
+
+        Ours differs between the messages of a case by their key alone, so it
+        is rendered once per case and request and each message's key filled
+        in. A host's override is called (or rendered) for every message.
+        """
+        return Markup(self._indicator_html(case, message_key, str(escape(message_key))))
+
+    def _indicator_html(self, case: Any, key: Any, text: str) -> str:
+        """:meth:`indicator_for` as a plain string; ``text`` is the message key as escaped text."""
+        render, ours = self._partial("message_indicator", "indicator")
+        if not ours:
+            return str(render(case=case, message_key=_plain(key), page_url=self.case_page_url(case)))
+        cache = self._cache()
+        key = ("indicator", case.id)
+        html: str | None = cache.get(key)
+        if html is None:
+            html = cache[key] = str(render(case=case, message_key=_KEY, page_url=self.case_page_url(case)))
+        return html.replace(_KEY, text)
 
     # -- the thread -------------------------------------------------------------
 
@@ -274,47 +428,87 @@ class TemplateHelpers:
         its first message (None on the first page), ``page_end`` the time of the
         next page's first message (None on the last page). Only the activity in
         ``[page_start, page_end)`` is merged, so every entry shows on exactly one page.
+
+        Everything the thread shows is worked out here for all its items at
+        once: the conversation's cases, activity and the people they name (in
+        three to five queries, whatever their number), each message's ``attrs``
+        and ``indicator``.
         """
-        zone = current_app.config["KRONCASES_HOST_TIMEZONE"]
+        app = _app()
+        state = app.extensions["kroncases"]
+        zone = app.config["KRONCASES_HOST_TIMEZONE"]
+        found = self._conversation(conversation, activity=True)
+        self._name_people(found)
         start, end = host_time(page_start, zone), host_time(page_end, zone)
         entries = [
-            entry for entry in self.activity_entries(conversation)
-            if (start is None or as_utc(entry.created_at) >= start)  # type: ignore[operator]
-            and (end is None or as_utc(entry.created_at) < end)  # type: ignore[operator]
+            (at, entry) for entry in found.activity or () if (at := as_utc(entry.created_at)) is not None
+            and (start is None or at >= start) and (end is None or at < end)
         ]
-        read = self._state.hooks.read_message
+        read = self._time_reader(state.hooks, time_attr)
+        render = self._activity_renderer()
+        host = state.models.host
+        key_attr, conversation_attr = host.message.pk_attr, host.message_conversation_attr
+        by_conversation = {state.service.conversation_key(conversation): found.by_message}
+        cache = self._cache()
+        memo: dict[int, tuple[Any, Markup, Markup]] = cache.setdefault("marks", {})
+        mark = self._mark
         items: list[ThreadItem] = []
-        index = 0
+        index, count = 0, len(entries)
         for message in messages:
-            at = host_time(getattr(message, time_attr, None) if time_attr else read(message).sent_at, zone)
-            while index < len(entries) and at is not None and as_utc(entries[index].created_at) < at:  # type: ignore[operator]
-                items.append(self._activity_item(entries[index]))
-                index += 1
-            items.append(ThreadItem(message=message))
-        items.extend(self._activity_item(entry) for entry in entries[index:])
+            if index < count:  # a message's time matters only while activity is left to merge
+                at = host_time(read(message), zone)
+                while index < count and at is not None and entries[index][0] < at:
+                    entry = entries[index][1]
+                    items.append(ThreadItem(entry=entry, activity=render(entry)))
+                    index += 1
+            marks = memo.get(id(message))
+            if marks is None or marks[0] is not message:
+                key = getattr(message, key_attr)
+                conversation_key = getattr(message, conversation_attr)
+                cases = by_conversation.get(conversation_key)
+                if cases is None:
+                    cases = by_conversation[conversation_key] = self._cases_by_message(conversation_key)
+                marks = memo[id(message)] = mark(message, key, cases.get(key))
+            items.append(ThreadItem(message, None, None, marks[1], marks[2]))
+        items.extend(ThreadItem(entry=entry, activity=render(entry)) for _at, entry in entries[index:])
         return items
 
-    def _activity_item(self, entry: Any) -> ThreadItem:
-        return ThreadItem(entry=entry, activity=self.activity_entry(entry))
+    @staticmethod
+    def _time_reader(hooks: Any, time_attr: str | None) -> Callable[[Any], Any]:
+        """How the thread reads a message's time: ``time_attr``, else the ``message_reader`` hook's ``sent_at``."""
+        if time_attr:
+            return lambda message: getattr(message, time_attr, None)
+        if hooks.message_reader is None:  # what the default reader takes, without reading the rest
+            return lambda message: _first_attr(message, _TIME_ATTRS)
+        read = hooks.read_message
+        return lambda message: read(message).sent_at
 
     def activity_entries(self, conversation: Any) -> list[Any]:
-        service = self._state.service
-        key = ("activity", service.conversation_key(conversation))
-        cache = self._cache()
-        if key not in cache:
-            cache[key] = service.activity_for(conversation)
-        return cache[key]  # type: ignore[no-any-return]
+        """The conversation's case activity, in time order, with the people it names loaded."""
+        found = self._conversation(conversation, cases=False, activity=True)
+        self._name_people(found)
+        return found.activity or []
 
     def activity_entry(self, entry: Any) -> Markup:
         """One activity entry as a thread item: an ``<li>``, or the ``KRONCASES_ACTIVITY_TAG`` element."""
-        tag = current_app.config["KRONCASES_ACTIVITY_TAG"]  # "li" or "div", checked by init_app
-        return self._partial(
-            "activity_entry",
-            entry=entry,
-            display_name=self._state.hooks.display_name,
-            at=self.shown_time(entry.created_at),
-            tag=tag,
-        )
+        return self._activity_renderer()(entry)
+
+    def _activity_renderer(self) -> Callable[[Any], Markup]:
+        """Renders one activity entry through the partial's macro; made once per request."""
+        cache = self._cache()
+        found: Callable[[Any], Markup] | None = cache.get("activity_entry")
+        if found is None:
+            app = _app()
+            render, _ours = self._partial("activity_entry", "activity_entry")
+            tag = app.config["KRONCASES_ACTIVITY_TAG"]  # "li" or "div", checked by init_app
+            name = app.extensions["kroncases"].hooks.display_name
+            shown = self.shown_time
+
+            def found(entry: Any) -> Markup:
+                return render(entry=entry, display_name=name, at=shown(entry.created_at), tag=tag)
+
+            cache["activity_entry"] = found
+        return found
 
     def time(self, value: Any, *, host: bool = False, css: str = "kc-time") -> Markup:
         """A ``<time>`` element in the one format of every page: relative when recent, full on hover.
@@ -324,12 +518,13 @@ class TemplateHelpers:
         messages' times the same way. Shown in the agent's locale and time zone
         when the host set up Flask-Babel; empty for a missing time.
         """
-        moment = host_time(value, current_app.config["KRONCASES_HOST_TIMEZONE"]) if host else as_utc(value)
+        moment = host_time(value, _app().config["KRONCASES_HOST_TIMEZONE"]) if host else as_utc(value)
         if moment is None:
             return Markup("")
         short, full = i18n.format_moment(moment)
-        return Markup('<time class="{}" datetime="{}" title="{}">{}</time>').format(
-            css, moment.isoformat(), full, short
+        # Built by hand: Markup.format costs more than the rest together, and a page has one per entry.
+        return Markup(
+            f'<time class="{escape(css)}" datetime="{moment.isoformat()}" title="{escape(full)}">{escape(short)}</time>'
         )
 
     def locale(self) -> str:
@@ -345,7 +540,7 @@ class TemplateHelpers:
         moment = as_utc(value)
         if moment is None:
             return None
-        zone = current_app.config["KRONCASES_HOST_TIMEZONE"]
+        zone = _app().config["KRONCASES_HOST_TIMEZONE"]
         return moment.astimezone() if zone == "local" else moment.astimezone(ZoneInfo(zone))
 
     def activity(self, conversation: Any) -> Markup:
@@ -392,17 +587,33 @@ class TemplateHelpers:
         return ""
 
     def labels(self, conversation: Any) -> list[str]:
-        service = self._state.service
+        return self._labels(self._state.service, conversation)[1]
+
+    def _labels(self, service: Any, conversation: Any) -> tuple[Any, list[str]]:
+        """(key, labels) of a conversation: from :meth:`preload_labels`, else one query for it alone."""
         key = service.conversation_key(conversation)
         known = self._cache().setdefault("labels", {})
         if key not in known:
             known.update(service.labels_for([conversation]))
-        return known.get(key, [])  # type: ignore[no-any-return]
+        return key, known.get(key, [])
 
     def badges(self, conversation: Any) -> Markup:
-        """A list row's badges: its current state (``support-case`` or ``support-case-resolved``), and ``overdue``."""
-        key = _plain(self._state.service.conversation_key(conversation))
-        return self._partial("badges", labels=self.labels(conversation), conversation_key=key)
+        """A list row's badges: its current state (``support-case`` or ``support-case-resolved``), and ``overdue``.
+
+        Ours differ between rows with the same labels by the conversation's key
+        alone: rendered once per set of labels and request, each row's key
+        filled in. A host's override is called (or rendered) for every row.
+        """
+        key, labels = self._labels(self._state.service, conversation)
+        render, ours = self._partial("badges", "badges")
+        if not ours:
+            return render(labels=labels, conversation_key=_plain(key))
+        cache = self._cache()
+        variant = ("badges", tuple(labels))
+        html: str | None = cache.get(variant)
+        if html is None:
+            html = cache[variant] = str(render(labels=labels, conversation_key=_KEY))
+        return Markup(html.replace(_KEY, str(escape(_plain(key)))))
 
     def cases_url(self, **filters: Any) -> str | None:
         """The cases page (every case the agent may see), with optional filters; None when it is off."""

@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask, render_template_string
 from flask.testing import FlaskClient
+from flask_login import login_user
 
 from flask_kroncases import KronCases
 from flask_kroncases.models import utcnow
@@ -280,6 +281,62 @@ def test_message_attrs_and_indicator_mark_messages_in_cases(app: Flask, cases: K
     assert "logged under" not in items[1][1] and "data-kc-indicator-slot" in items[1][1]
 
 
+PAGE = (
+    "{% for item in kroncases.thread(conv, messages) %}"
+    "{% if item.is_message %}<li {{ kroncases.message_attrs(item.message) }}>"
+    "{{ kroncases.message_indicator(item.message) }}</li>"
+    "{% else %}{{ item.activity }}{% endif %}{% endfor %}"
+    "{{ kroncases.panel(conv) }}"
+)
+
+
+def test_conversation_page_costs_a_fixed_number_of_queries(app: Flask, cases: KronCases, desk: Desk) -> None:
+    """Thread, indicators and panel: the cases with their note counts, their messages, the activity.
+
+    Three queries for one case or many; one more for the latest notes when
+    there are notes, one more for the people named when the session does not
+    hold them all already (here the signed-in agent names everything).
+    """
+
+    def page() -> tuple[list[str], str]:
+        with app.test_request_context():
+            login_user(desk.user(desk.agent))
+            conv, messages = desk.conv(desk.conversation), desk.msgs(desk.messages)
+            statements: list[str] = []
+            listener = lambda *args: statements.append(args[2])  # noqa: E731
+            engine = cases.state.db.engine
+            sa.event.listen(engine, "before_cursor_execute", listener)
+            try:
+                html = render_template_string(PAGE, conv=conv, messages=messages)
+            finally:
+                sa.event.remove(engine, "before_cursor_execute", listener)
+            desk.host.db.session.remove()
+        return statements, html
+
+    with app.app_context():
+        agent = desk.user(desk.agent)
+        cases.create_case(desk.conv(desk.conversation), desk.msgs(desk.messages[:1]), title="One", by=agent)
+    one, html = page()
+    assert len(one) == 3, one
+    assert html.count("data-kc-case=") == 1
+    with app.app_context():
+        agent = desk.user(desk.agent)
+        for n, key in enumerate(desk.messages[1:]):
+            made = cases.create_case(desk.conv(desk.conversation), desk.msgs([key]), title=f"More {n}", by=agent)
+            cases.escalate(made, by=agent, reason="VIP")
+    many, html = page()
+    assert len(many) == 3, many
+    assert html.count("data-kc-case=") == 4 and html.count("escalated by Alex Agent") == 3
+    with app.app_context():
+        admin = desk.user(desk.admin)
+        made = cases.for_conversation(desk.conv(desk.conversation))[0]
+        cases.assign(made, admin, by=admin)
+        cases.add_note(made, "Called the customer.", by=admin)
+    named, html = page()
+    assert len(named) == 5, named  # + the latest notes, + Ada Admin
+    assert "Owner: Ada Admin" in html and "Called the customer." in html
+
+
 def test_conversation_page_parts_render(app: Flask, cases: KronCases, desk: Desk) -> None:
     with app.test_request_context():
         conv = desk.conv(desk.conversation)
@@ -312,13 +369,15 @@ def test_list_badges_cost_a_constant_number_of_queries(demo: Flask) -> None:
         client = login(demo, "admin@example.com")
         statements: list[str] = []
         with demo.app_context():
-            engine = db.engine
+            engine, prefix = db.engine, cases.models.table_prefix
         listener = lambda *args: statements.append(args[2])  # noqa: E731
         sa.event.listen(engine, "before_cursor_execute", listener)
         try:
             html = client.get("/").get_data(as_text=True)
         finally:
             sa.event.remove(engine, "before_cursor_execute", listener)
+        ours = [s for s in statements if prefix in s]
+        assert len(ours) == 1, ours  # the badges of the whole page: one query, whatever the cases
         return len(statements), html
 
     before, _ = queries_for_inbox()

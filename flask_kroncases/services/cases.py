@@ -135,6 +135,32 @@ class CaseService(Service):
             self.session.scalars(sa.select(Case).where(Case.conversation_id == key).order_by(Case.id))
         )
 
+    def page_cases(self, conversation: Any) -> tuple[list[Any], dict[Any, tuple[int, Any]]]:
+        """What a conversation page shows of its cases: the cases, oldest first, and their notes.
+
+        The notes as :meth:`panel_details` gives them: each case's note count
+        and latest note, by case id (cases without notes left out). Two queries,
+        the cases with their note counts and their messages (``selectin``), and
+        one more for the latest notes when there are any. The people they name
+        are not loaded here: :meth:`name_people` does that for the cases, notes
+        and activity of a page together.
+        """
+        Case, Note = self.models.Case, self.models.CaseNote
+        key = self.conversation_key(conversation)
+        count = sa.select(sa.func.count(Note.id)).where(Note.case_id == Case.id).correlate(Case).scalar_subquery()
+        latest = sa.select(sa.func.max(Note.id)).where(Note.case_id == Case.id).correlate(Case).scalar_subquery()
+        rows = self.session.execute(
+            sa.select(Case, count, latest).where(Case.conversation_id == key).order_by(Case.id)
+        ).all()
+        cases = [case for case, _count, _latest in rows]
+        wanted = {latest_id: (case.id, int(total)) for case, total, latest_id in rows if latest_id is not None}
+        notes: dict[Any, tuple[int, Any]] = {}
+        if wanted:
+            for note in self.session.scalars(sa.select(Note).where(Note.id.in_(list(wanted)))):
+                case_id, total = wanted[note.id]
+                notes[case_id] = (total, note)
+        return cases, notes
+
     def case_for_message(self, message: Any) -> Any | None:
         """The case a host message is logged under, or None."""
         return self.cases_for_messages([message]).get(self.models.host.message.key_of(message))
@@ -169,9 +195,9 @@ class CaseService(Service):
     def panel_details(self, cases: Iterable[Any]) -> dict[Any, tuple[int, Any]]:
         """Each case's note count and latest note (by case id; cases without notes left out).
 
-        Also loads every person a panel names and hands them to ``case.assignee``,
-        ``case.created_by`` and ``note.author``, which then need no query of their
-        own: two queries for a panel of any length.
+        Also hands every person a panel names to ``case.assignee``,
+        ``case.created_by`` and ``note.author`` (:meth:`name_people`), which then
+        need no query of their own: at most two queries for a panel of any length.
         """
         cases = list(cases)
         ids = [case.id for case in cases]
@@ -186,18 +212,40 @@ class CaseService(Service):
         )
         rows = self.session.execute(sa.select(Note, totals.c.total).join(totals, Note.id == totals.c.latest)).all()
         details = {note.case_id: (int(total), note) for note, total in rows}
+        self.name_people(cases, [note for _count, note in details.values()])
+        return details
+
+    def name_people(self, cases: Iterable[Any] = (), notes: Iterable[Any] = (), activity: Iterable[Any] = ()) -> None:
+        """Load everyone the cases, notes and activity entries name, in one query at most.
+
+        Hands them to ``case.assignee``, ``case.created_by``, ``note.author`` and
+        ``entry.actor``, which then cost no query when a page shows the names.
+        People the session holds already (the signed-in agent, most often) are
+        taken from it; when it holds them all, no query is sent.
+        """
+        cases, notes, activity = list(cases), list(notes), list(activity)
         keys = {case.assignee_id for case in cases} | {case.created_by_id for case in cases}
-        keys |= {note.author_id for _count, note in details.values()}
+        keys |= {note.author_id for note in notes} | {entry.actor_id for entry in activity}
         keys.discard(None)
         user = self.models.host.user
-        people = {user.key_of(u): u for u in self.session.scalars(
-            sa.select(user.model).where(user.pk_column.in_(list(keys))))} if keys else {}
+        mapper: Any = sa.inspect(user.model)
+        known = self.session.identity_map
+        people: dict[Any, Any] = {}
+        for key in keys:
+            found = known.get(mapper.identity_key_from_primary_key((key,)))
+            if found is not None and _fully_loaded(found):
+                people[key] = found
+        missing = [key for key in keys if key not in people]
+        if missing:
+            loaded = self.session.scalars(sa.select(user.model).where(user.pk_column.in_(missing)))
+            people.update((user.key_of(u), u) for u in loaded)
         for case in cases:
             set_committed_value(case, "assignee", people.get(case.assignee_id))
             set_committed_value(case, "created_by", people.get(case.created_by_id))
-        for _count, note in details.values():
+        for note in notes:
             set_committed_value(note, "author", people.get(note.author_id))
-        return details
+        for entry in activity:
+            set_committed_value(entry, "actor", people.get(entry.actor_id))
 
     def activity_for(self, conversation: Any) -> list[Any]:
         """The conversation's case activity, in time order."""
@@ -833,6 +881,12 @@ class CaseService(Service):
         if isinstance(conversation, host.model):
             return host.key_of(conversation)
         return host.coerce_key(conversation)
+
+
+def _fully_loaded(instance: Any) -> bool:
+    """Whether reading ``instance``'s columns costs no query (nothing of it expired, as after a commit)."""
+    state = sa.inspect(instance)
+    return not state.expired and not state.expired_attributes
 
 
 def plain_lines(text: str) -> str:
