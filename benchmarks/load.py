@@ -460,7 +460,8 @@ class Agent(threading.Thread):
 
     def work(self, case: CaseState) -> None:
         """A few moves, resolve; now and then reopen, move again and resolve again."""
-        rounds = 2 if self.rng.random() < 0.25 else 1
+        # Every agent's first case is reopened (so even a short, slow run sees reopens), then one in four.
+        rounds = 2 if len(self.cases) == 1 or self.rng.random() < 0.25 else 1
         for round_ in range(rounds):
             if round_:
                 if not self.more():
