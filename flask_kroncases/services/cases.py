@@ -9,9 +9,9 @@ signal. Every refusal is a :class:`~flask_kroncases.errors.CaseError`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable
 from itertools import islice
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -74,6 +74,16 @@ def _already_logged(key: Any, case_id: Any) -> str:
     if key == OPENING_MESSAGE:
         return _("The opening message is already logged under Case #%(case)s.", case=case_id)
     return _("Message %(key)s is already logged under Case #%(case)s.", key=key, case=case_id)
+
+
+class _NotAKey(NamedTuple):
+    """An item of a message selection that can be no message key, and what to say about it."""
+
+    problem: str
+
+
+#: The opening text in a parsed selection (when the host keeps one): never equal to a key.
+_OPENING = object()
 
 
 def _choice_message(enum: type[Any]) -> str:
@@ -310,14 +320,20 @@ class CaseService(Service):
         says it is the suggestion as it was made: only then do messages added
         later have the summary rewritten.
         """
-        conversation = self.conversation(conversation)
+        # The conversation, its selected messages and the cases holding them: one query, before
+        # the access check (which needs the conversation), reported on only after it.
+        message_errors: dict[str, list[str]] = {}
+        tokens = self._parse_messages(messages, message_errors)
+        conversation, held, opening_held_by = self._read_selection(conversation, tokens or [])
         actor = self.authorize(by, conversation)
         errors: dict[str, list[str]] = {}
         clean_title = self._validate_title(title, errors)
         clean_type = self._validate_choice(CaseType, case_type, "case_type", errors)
         clean_priority = self._validate_choice(Priority, priority, "priority", errors)
         clean_summary = self._validate_summary(summary, errors)
-        selected, conflict = self._validate_messages(conversation, messages, errors)
+        selected, conflict = ([], False) if tokens is None else self._check_selection(
+            conversation, tokens, held, opening_held_by, message_errors)
+        errors.update(message_errors)
         if errors:
             only_conflict = conflict and set(errors) == {"messages"}
             raise CaseError(
@@ -328,6 +344,7 @@ class CaseService(Service):
 
         m = self.models
         change = self.work.change(None, actor, while_doing="created", new=True)
+        # Every column given (None too): one the session was not given would cost a query when read.
         case = change.case = m.Case(
             conversation_id=self.conversation_key(conversation),
             title=clean_title,
@@ -339,12 +356,23 @@ class CaseService(Service):
             created_at=change.now,
             updated_at=change.now,
             escalation_level=0,
+            escalated_at=None,
+            escalation_reason=None,
+            resolved_at=None,
+            assignee_id=None,
+            overdue_notified_for=None,
             summary_by_agent=clean_summary is not None and not summary_is_suggestion,
+            includes_opening=OPENING_MESSAGE in selected,
         )
+        set_committed_value(case, "conversation", conversation)  # what the reply and the webhook body link to
         due_service.start_clock(self.config, case, change.now)
-        case.message_links = [m.CaseMessage(message_id=key) for key in selected if key != OPENING_MESSAGE]
-        case.includes_opening = OPENING_MESSAGE in selected
-        change.activity(
+        linked = [key for key in selected if key != OPENING_MESSAGE]
+
+        def write() -> None:
+            self.session.flush()  # the case's id, for its message links
+            set_committed_value(case, "message_links", self._link(case, linked))
+
+        change.rows(write).activity(
             ActivityKind.CREATED,
             to_status=Status.OPEN,
             detail={
@@ -358,6 +386,25 @@ class CaseService(Service):
             schedule = self.schedule_summary
             change.after_commit(lambda: schedule(case))
         return change.commit()
+
+    def _link(self, case: Any, keys: list[Any]) -> list[Any]:
+        """Insert the case's message links in one statement; return them, loaded, in the order of ``keys``.
+
+        Not through the case's ``message_links`` collection: the session's flush
+        would insert them one by one on SQLite, to learn each one's id in order.
+        A message in another case already fails here (the unique index), for
+        :meth:`~.unit_of_work.CaseChange.commit` to report.
+        """
+        if not keys:
+            return []
+        Link = self.models.CaseMessage
+        made = self.session.scalars(
+            sa.insert(Link).returning(Link), [{"case_id": case.id, "message_id": key} for key in keys]
+        )
+        by_key = {link.message_id: link for link in made}
+        for link in by_key.values():
+            set_committed_value(link, "case", case)
+        return [by_key[key] for key in keys]
 
     def _validate_title(self, title: Any, errors: dict[str, list[str]]) -> str:
         if not isinstance(title, str):
@@ -402,44 +449,47 @@ class CaseService(Service):
     def select_messages(self, conversation: Any, messages: Iterable[Any]) -> list[Any]:
         """The selected host messages of ``conversation`` in the order given; refuse any other."""
         errors: dict[str, list[str]] = {}
-        keys, found = self._messages_of(conversation, messages, errors)
-        if errors:
+        tokens = self._parse_messages(messages, errors)
+        if tokens is None:
             raise CaseError(" ".join(errors["messages"]), errors=errors)
-        return [found[key] for key in keys]
+        host = self.models.host
+        wanted = [token for token in tokens if token is not _OPENING and not isinstance(token, _NotAKey)]
+        present: dict[Any, Any] = {}
+        if wanted:
+            conversation_key = self.conversation_key(conversation)
+            Message = host.message.model
+            for msg in self.session.scalars(sa.select(Message).where(host.message.pk_column.in_(wanted))):
+                if host.conversation_key_of_message(msg) == conversation_key:
+                    present[host.message.key_of(msg)] = msg
+        keys, problems, opening = self._pick(conversation, tokens, present)
+        if problems:
+            raise CaseError(" ".join(problems), errors={"messages": problems})
+        return [opening if key == OPENING_MESSAGE else present[key] for key in keys]
 
     def _validate_messages(
         self, conversation: Any, messages: Iterable[Any], errors: dict[str, list[str]], *, room: int | None = None
     ) -> tuple[list[Any], bool]:
         """Return the selected message keys in order, and whether a refusal is a conflict."""
-        keys, _found = self._messages_of(conversation, messages, errors, room=room)
-        if errors.get("messages") or not keys:
-            return keys, False
-        taken = self.cases_for_messages([key for key in keys if key != OPENING_MESSAGE])
-        if OPENING_MESSAGE in keys:
-            Case = self.models.Case
-            holder = self.session.scalars(sa.select(Case).where(
-                Case.conversation_id == self.conversation_key(conversation), Case.includes_opening.is_(True))).first()
-            if holder is not None:
-                taken[OPENING_MESSAGE] = holder
-        problems = [_already_logged(key, taken[key].id) for key in keys if key in taken]
-        if problems:
-            errors["messages"] = problems
-        return keys, bool(problems)
+        tokens = self._parse_messages(messages, errors, room=room)
+        if tokens is None:
+            return [], False
+        _found, held, opening_held_by = self._read_selection(conversation, tokens)
+        return self._check_selection(conversation, tokens, held, opening_held_by, errors)
 
-    def _messages_of(
-        self, conversation: Any, messages: Iterable[Any], errors: dict[str, list[str]], *, room: int | None = None
-    ) -> tuple[list[Any], dict[Any, Any]]:
-        """Message keys (deduplicated, in order) and the loaded messages; problems go to ``errors``.
+    def _parse_messages(
+        self, messages: Iterable[Any], errors: dict[str, list[str]], *, room: int | None = None
+    ) -> list[Any] | None:
+        """The selection as keys, :data:`_OPENING` and :class:`_NotAKey` items, in order; no query.
 
-        More than ``KRONCASES_MAX_MESSAGES_PER_CASE`` items are refused before
+        None when the whole selection is refused (its problem is in ``errors``):
+        more than ``KRONCASES_MAX_MESSAGES_PER_CASE`` items are refused before
         anything else is done with them, so no request can make the database
-        bind an unbounded list. A message of another conversation is refused
-        with the same words as one that does not exist.
+        bind an unbounded list.
         """
         host = self.models.host
         if isinstance(messages, (str, bytes)) or not isinstance(messages, Iterable):
             errors["messages"] = [_("Select at least one message.")]
-            return [], {}
+            return None
         limit = int(self.config["KRONCASES_MAX_MESSAGES_PER_CASE"])
         space = limit if room is None else max(room, 0)
         items = list(islice(messages, space + 1))
@@ -450,43 +500,106 @@ class CaseService(Service):
                 too_many += " " + ngettext("This case has room for %(num)d more.",
                                            "This case has room for %(num)d more.", space)
             errors["messages"] = [too_many]
-            return [], {}
-        problems: list[str] = []
-        keys: dict[Any, None] = {}  # ordered and linear, whatever the number of duplicates
-        found: dict[Any, Any] = {}
+            return None
+        tokens: list[Any] = []
         for item in items:
             if item == OPENING_MESSAGE and self.hooks.opening_message is not None:
-                opening = found.get(OPENING_MESSAGE) or self.hooks.read_opening(conversation)
+                tokens.append(_OPENING)
+                continue
+            key = host.message.key_of(item) if isinstance(item, host.message.model) else host.message.coerce_key(item)
+            tokens.append(_NotAKey(_("%(item)s is not a message id.", item=repr(str(item)[:40]))) if key is None
+                          else key)
+        return tokens
+
+    def _read_selection(self, conversation: Any, tokens: list[Any]) -> tuple[Any, dict[Any, Any], Any]:
+        """The conversation, and what a selection needs to know of it, in one query.
+
+        ``conversation`` is an instance or a key (loaded here; else
+        :data:`NO_CONVERSATION`). Returns the conversation; each selected key
+        that is a message of it, with the id of the case holding that message
+        (None while it is in none): a message of another conversation is left
+        out like one that does not exist; and, when the selection names the
+        opening text, the id of the case holding it (or None).
+        """
+        host = self.models.host
+        conv, msg = host.conversation, host.message
+        given = isinstance(conversation, conv.model)
+        key = conv.key_of(conversation) if given else conv.coerce_key(conversation)
+        if key is None:
+            raise CaseError(_(NO_CONVERSATION), kind="not_found")
+        wanted = list(dict.fromkeys(t for t in tokens if t is not _OPENING and not isinstance(t, _NotAKey)))
+        opening = _OPENING in tokens
+        if not wanted and not opening:
+            return self.conversation(conversation), {}, None
+        stmt = sa.select(conv.pk_column if given else conv.model).select_from(conv.model)
+        if wanted:
+            Link = self.models.CaseMessage
+            in_conversation = getattr(msg.model, host.message_conversation_attr) == conv.pk_column
+            stmt = (
+                stmt.add_columns(msg.pk_column.label("message_key"), Link.case_id.label("held_by"))
+                .outerjoin(msg.model, sa.and_(in_conversation, msg.pk_column.in_(wanted)))
+                .outerjoin(Link, Link.message_id == msg.pk_column)
+            )
+        if opening:
+            Case = self.models.Case
+            holder = (sa.select(Case.id).where(Case.conversation_id == conv.pk_column, Case.includes_opening.is_(True))
+                      .limit(1).scalar_subquery())
+            stmt = stmt.add_columns(holder.label("opening_held_by"))
+        rows = self.session.execute(stmt.where(conv.pk_column == key)).all()
+        if not rows:
+            if not given:
+                raise CaseError(_(NO_CONVERSATION), kind="not_found")
+            return conversation, {}, None
+        held = {row.message_key: row.held_by for row in rows if wanted and row.message_key is not None}
+        return (conversation if given else rows[0][0]), held, (rows[0].opening_held_by if opening else None)
+
+    def _pick(
+        self, conversation: Any, tokens: list[Any], present: Container[Any]
+    ) -> tuple[list[Any], list[str], Any]:
+        """The selected keys (deduplicated, in order), the problems, and the opening text if selected.
+
+        ``present`` holds the selected keys that are messages of ``conversation``;
+        any other is refused with the same words as one that does not exist.
+        """
+        problems: list[str] = []
+        keys: dict[Any, None] = {}  # ordered and linear, whatever the number of duplicates
+        opening: Any = None
+        asked = False
+        for token in tokens:
+            if token is _OPENING:
+                if not asked:
+                    opening, asked = self.hooks.read_opening(conversation), True
                 if opening is None:
                     problems.append(_("This conversation has no opening text to select."))
                 else:
-                    found[OPENING_MESSAGE] = opening
                     keys.setdefault(OPENING_MESSAGE)
-                continue
-            key = host.message.key_of(item) if isinstance(item, host.message.model) else host.message.coerce_key(item)
-            if key is None:
-                problems.append(_("%(item)s is not a message id.", item=repr(str(item)[:40])))
+            elif isinstance(token, _NotAKey):
+                problems.append(token.problem)
             else:
-                keys.setdefault(key)
+                keys.setdefault(token)
         if not keys and not problems:
-            errors["messages"] = [_("Select at least one message.")]
-            return [], {}
+            return [], [_("Select at least one message.")], None
+        problems += [_("Message %(key)s is not in this conversation.", key=key)
+                     for key in keys if key != OPENING_MESSAGE and key not in present]
+        return list(keys), problems, opening
 
-        wanted = [key for key in keys if key != OPENING_MESSAGE]
-        if wanted:
-            Message = host.message.model
-            found.update(
-                (host.message.key_of(msg), msg)
-                for msg in self.session.scalars(sa.select(Message).where(host.message.pk_column.in_(wanted)))
-            )
-        conversation_key = self.conversation_key(conversation)
-        for key in wanted:
-            msg = found.get(key)
-            if msg is None or host.conversation_key_of_message(msg) != conversation_key:
-                problems.append(_("Message %(key)s is not in this conversation.", key=key))
+    def _check_selection(
+        self, conversation: Any, tokens: list[Any], held: dict[Any, Any], opening_held_by: Any,
+        errors: dict[str, list[str]],
+    ) -> tuple[list[Any], bool]:
+        """The selected keys in order, and whether a refusal is a conflict; problems go to ``errors``.
+
+        ``held`` and ``opening_held_by`` as :meth:`_read_selection` returns them.
+        """
+        keys, problems, _opening = self._pick(conversation, tokens, held)
         if problems:
             errors["messages"] = problems
-        return list(keys), found
+            return keys, False
+        holders = {key: opening_held_by if key == OPENING_MESSAGE else held[key] for key in keys}
+        taken = [_already_logged(key, holders[key]) for key in keys if holders[key] is not None]
+        if taken:
+            errors["messages"] = taken
+        return keys, bool(taken)
 
     # -- status moves ----------------------------------------------------
 

@@ -3,7 +3,11 @@
 The database is the source of truth. A case change writes one delivery row per
 subscribed, enabled endpoint in its own transaction (the outbox); after the
 commit a job per endpoint concerned is enqueued, unless one for that endpoint is
-still waiting in the queue (it will find the new rows when it starts). That job
+still waiting in the queue (it will find the new rows when it starts). Which
+endpoints are enabled, and what they subscribe to, is kept in memory (see
+:meth:`DeliveryService.subscribed`), and the outbox rows are written by one
+statement that reads each endpoint row again, so a row is never written for an
+endpoint disabled or deleted meanwhile. That job
 sends the endpoint's due deliveries in batches: it claims up to
 :attr:`DeliveryService.batch_size` rows in one statement, sends them one after
 another over one kept-alive connection to the address checked at the start of
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -120,6 +125,14 @@ class EndpointView:
 
 
 @dataclass(frozen=True)
+class Subscription:
+    """An enabled endpoint as the outbox needs it: its id and the events it takes."""
+
+    id: int
+    events: frozenset[str]
+
+
+@dataclass(frozen=True)
 class Attempt:
     claim: Claim
     result: SendResult
@@ -153,12 +166,22 @@ class DeliveryService(Service):
     #: Rows one pruning statement deletes at most, and statements per sweep.
     prune_batch_size = 1000
     prune_batches = 20
+    #: Seconds the enabled endpoints stay in memory (0: read them for every event). Changes
+    #: made through :class:`~.endpoints.EndpointService` in this process are seen at once;
+    #: another process's new endpoints and subscriptions within this time.
+    endpoint_cache_seconds = 5.0
+    #: Most outbox rows one statement writes.
+    outbox_batch_size = 100
 
     def __init__(self, db: Any, models: Models, hooks: HostHooks, jobs: JobQueue) -> None:
         super().__init__(db, models)
         self.hooks = hooks
         self.jobs = jobs
         self.rng = random.Random()
+        self._endpoints_lock = threading.Lock()
+        self._endpoints_generation = 0
+        #: When the enabled endpoints were read (``time.monotonic()``), and what was read.
+        self._endpoints_cached: tuple[float, tuple[Subscription, ...]] | None = None
 
     def active_secrets(self, endpoint: Any, now: datetime | None = None) -> list[str]:
         """The secrets that sign now, newest first."""
@@ -171,12 +194,16 @@ class DeliveryService(Service):
 
     # -- the outbox ----------------------------------------------------------
 
-    def record_event(self, event_type: str, case: Any, actor: Any, **extra: Any) -> list[Any]:
-        """Add a delivery for each subscribed, enabled endpoint to the *current* transaction."""
-        Endpoint = self.models.WebhookEndpoint
-        enabled = self.session.scalars(sa.select(Endpoint).where(Endpoint.enabled.is_(True)).order_by(Endpoint.id))
-        endpoints = [e for e in enabled if event_type in (e.events or [])]
-        if not endpoints:
+    def record_event(self, event_type: str, case: Any, actor: Any, **extra: Any) -> list[int]:
+        """Write a delivery for each subscribed, enabled endpoint in the *current* transaction.
+
+        Returns the ids of the endpoints that got one, for :meth:`dispatch_to`
+        after the commit. No statement at all when no endpoint takes the event
+        (as :meth:`subscribed` remembers it); else one per
+        :attr:`outbox_batch_size` endpoints.
+        """
+        endpoint_ids = self.subscribed(event_type)
+        if not endpoint_ids:
             return []
         url = self.conversation_url(case.conversation)
         data = {
@@ -190,13 +217,84 @@ class DeliveryService(Service):
             **extra,
         }
         now = utcnow()
-        deliveries = [self.new_delivery(e, event_type, case.id, data, now) for e in endpoints]
-        self.session.add_all(deliveries)
-        return deliveries
+        written: list[int] = []
+        for start in range(0, len(endpoint_ids), self.outbox_batch_size):
+            batch = endpoint_ids[start : start + self.outbox_batch_size]
+            written += self._write_outbox(batch, event_type, case.id, data, now)
+        return written
+
+    def _write_outbox(
+        self, endpoint_ids: list[int], event_type: str, case_id: Any, data: dict[str, Any], now: datetime
+    ) -> list[int]:
+        """One ``INSERT ... SELECT`` of a delivery per endpoint, each taken from the endpoint's row.
+
+        Each row's ``SELECT`` reads its endpoint row with ``enabled`` true, so
+        an endpoint disabled or deleted since :meth:`subscribed` remembered it
+        gets no row (and no foreign key error), whatever the cache says.
+        """
+        Endpoint, Delivery = self.models.WebhookEndpoint, self.models.WebhookDelivery
+        table = Delivery.__table__
+
+        def value(column: str, given: Any) -> Any:
+            return sa.literal(given, table.c[column].type)
+
+        rows = []
+        for endpoint_id in endpoint_ids:
+            event_id, body = self.event_body(event_type, data, now)
+            rows.append(
+                sa.select(Endpoint.id, value("event_id", event_id), value("event_type", event_type),
+                          value("case_id", case_id), value("body", body),
+                          value("status", DeliveryStatus.PENDING.value), value("attempts", 0),
+                          value("created_at", now))
+                .where(Endpoint.id == endpoint_id, Endpoint.enabled.is_(True))
+            )
+        names = ["endpoint_id", "event_id", "event_type", "case_id", "body", "status", "attempts", "created_at"]
+        source = rows[0] if len(rows) == 1 else sa.union_all(*rows)
+        insert = sa.insert(table).from_select(names, source).returning(table.c.endpoint_id)
+        return list(self.session.scalars(insert))
+
+    def subscribed(self, event_type: str) -> list[int]:
+        """The enabled endpoints that take ``event_type``, by id, as this process last read them.
+
+        Read at most every :attr:`endpoint_cache_seconds`, and again after any
+        change made through this app's endpoint service in this process
+        (:meth:`forget_endpoints`). Another process's changes are seen within
+        that time: a new or re-enabled endpoint or a new subscription may miss
+        the events of those few seconds; a disabled or deleted endpoint never
+        gets another row (:meth:`_write_outbox` reads its row again).
+        """
+        return [e.id for e in self._enabled_endpoints() if event_type in e.events]
+
+    def forget_endpoints(self) -> None:
+        """Drop the remembered endpoints; call after committing a change to one."""
+        with self._endpoints_lock:
+            self._endpoints_generation += 1
+            self._endpoints_cached = None
+
+    def _enabled_endpoints(self) -> tuple[Subscription, ...]:
+        cached = self._endpoints_cached
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < self.endpoint_cache_seconds:
+            return cached[1]
+        generation = self._endpoints_generation
+        Endpoint = self.models.WebhookEndpoint
+        rows = self.session.execute(
+            sa.select(Endpoint.id, Endpoint.events).where(Endpoint.enabled.is_(True)).order_by(Endpoint.id)
+        )
+        found = tuple(Subscription(endpoint_id, frozenset(events or ())) for endpoint_id, events in rows)
+        with self._endpoints_lock:
+            # Not kept when an endpoint changed while this was read: the read may predate that change.
+            if generation == self._endpoints_generation:
+                self._endpoints_cached = (now, found)
+        return found
+
+    def event_body(self, event_type: str, data: dict[str, Any], now: datetime) -> tuple[str, bytes]:
+        """A new event id and the exact bytes that are signed and sent."""
+        event_id = "evt_" + uuid.uuid4().hex
+        return event_id, serialize({"id": event_id, "type": event_type, "created_at": now.isoformat(), "data": data})
 
     def new_delivery(self, endpoint: Any, event_type: str, case_id: Any, data: dict[str, Any], now: datetime) -> Any:
-        event_id = "evt_" + uuid.uuid4().hex
-        body = serialize({"id": event_id, "type": event_type, "created_at": now.isoformat(), "data": data})
+        event_id, body = self.event_body(event_type, data, now)
         return self.models.WebhookDelivery(
             endpoint_id=endpoint.id, event_id=event_id, event_type=event_type, case_id=case_id,
             body=body, status=DeliveryStatus.PENDING, attempts=0, created_at=now,
@@ -238,7 +336,11 @@ class DeliveryService(Service):
 
         A failure leaves the deliveries pending for the sweeper.
         """
-        for endpoint_id in dict.fromkeys(delivery.endpoint_id for delivery in deliveries):
+        self.dispatch_to(delivery.endpoint_id for delivery in deliveries)
+
+    def dispatch_to(self, endpoint_ids: Iterable[int]) -> None:
+        """After commit: a job for each of these endpoints, unless one waits already."""
+        for endpoint_id in dict.fromkeys(endpoint_ids):
             self.dispatch_endpoint(endpoint_id)
 
     def dispatch_endpoint(self, endpoint_id: int, *, force: bool = False) -> bool:
@@ -647,6 +749,7 @@ class DeliveryService(Service):
                 log.info("delivery %s (%s, attempt %s) to %s: %s", claim.id, claim.event_type, claim.number, url,
                          verdict)
         if written.disabled_reason and written.disabled is not None:
+            self.forget_endpoints()
             log.warning("webhook endpoint %s (%s) disabled: %s", written.disabled.id, url, written.disabled_reason)
             signals.webhook_endpoint_disabled.send(
                 current_app._get_current_object(),  # type: ignore[attr-defined]

@@ -2,7 +2,9 @@
 
 What an admin does under Settings → Integrations. Sending is the delivery
 service's job (:mod:`.delivery`); this module only writes endpoint rows and
-hands deliveries to it.
+hands deliveries to it. Every change to which endpoints take which events
+tells the delivery service to forget the endpoints it keeps in memory, so the
+next case change in this process sees it.
 """
 
 from __future__ import annotations
@@ -92,6 +94,7 @@ class EndpointService(Service):
         )
         self.session.add(endpoint)
         self.session.commit()
+        self.delivery_service.forget_endpoints()
         log.info("webhook endpoint %s created for %s", endpoint.id, redact_url(clean_url))
         return endpoint, secret
 
@@ -109,6 +112,7 @@ class EndpointService(Service):
         endpoint.enabled = bool(enabled)
         endpoint.updated_at = utcnow()
         self.session.commit()
+        self.delivery_service.forget_endpoints()
         log.info("webhook endpoint %s saved: %s", endpoint.id, redact_url(clean_url))
         return endpoint
 
@@ -116,6 +120,7 @@ class EndpointService(Service):
         endpoint = endpoint if isinstance(endpoint, self.models.WebhookEndpoint) else self.endpoint(endpoint)
         self.session.delete(endpoint)
         self.session.commit()
+        self.delivery_service.forget_endpoints()
 
     def rotate_secret(self, endpoint: Any) -> str:
         """Make a new secret; the old one keeps signing for ``KRONCASES_WEBHOOK_SECRET_OVERLAP``."""

@@ -10,6 +10,12 @@ in this order:
 so that a refused change leaves nothing in the session, the webhook rows are
 committed with the change they report (or not at all), and a signal receiver
 always sees committed rows.
+
+A new case is kept loaded through its commit (the commit expires every object
+of the session): nobody else can have changed its rows before they were
+committed, so what was written is what the reply and the signal receivers read,
+without a query. A change to a saved case is read again when it is next used,
+as the session would: a summary job may have written to the row meanwhile.
 """
 
 from __future__ import annotations
@@ -19,8 +25,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from ..enums import ActivityKind, Status
@@ -117,7 +125,8 @@ class CaseChange:
         session = self.work.session
         models = self.work.models
         case = self.case
-        deliveries: list[Any] = []
+        endpoint_ids: list[int] = []
+        kept: _Kept | None = None
         try:
             with session.no_autoflush:
                 if self.new:
@@ -136,7 +145,10 @@ class CaseChange:
                 for name in self._labels:
                     label_service.add(session, models, case, name, self.actor, at=self.now)
                 for event_type, extra in self._events:
-                    deliveries += self.work.delivery.record_event(event_type, case, self.actor, **extra)
+                    endpoint_ids += self.work.delivery.record_event(event_type, case, self.actor, **extra)
+            if self.new:
+                session.flush()  # all of it, so what is kept is what the commit writes
+                kept = _Kept(case)
             session.commit()
         except NothingChanged:
             session.rollback()
@@ -161,7 +173,9 @@ class CaseChange:
             session.rollback()
             raise
 
-        self.work.delivery.dispatch(deliveries)
+        if kept is not None:
+            kept.restore()
+        self.work.delivery.dispatch_to(endpoint_ids)
         for work in self._after_commit:
             work()
         sender = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -178,6 +192,46 @@ class CaseChange:
             return (_("The case could not be created.")
                     if self.while_doing == "created" else _("The case was not saved."))
         return _(_COULD_NOT.get(self.while_doing, N_("Case #%(id)s could not be changed.")), id=self.case.id)
+
+
+class _Kept:
+    """A new case, its loaded relations and their objects, as written: put back after the commit.
+
+    ``Session.commit`` expires every object; reading the case afterwards would
+    send a query for the case, one for its message links and one for its
+    conversation. Only values the session holds are kept (an attribute the
+    database computed on write was expired by the flush and is loaded as usual).
+    """
+
+    def __init__(self, case: Any) -> None:
+        state: Any = sa.inspect(case)
+        self.relations: list[tuple[str, Any]] = []
+        related = [case]
+        for rel in state.mapper.relationships:
+            if rel.key not in state.dict:
+                continue
+            value = state.dict[rel.key]
+            if isinstance(value, list):
+                value = list(value)
+                related += value
+            elif value is not None:
+                related.append(value)
+            self.relations.append((rel.key, value))
+        self.case = case
+        self.columns = [(obj, _columns(obj)) for obj in related]
+
+    def restore(self) -> None:
+        for obj, values in self.columns:
+            for key, value in values.items():
+                set_committed_value(obj, key, value)
+        for key, value in self.relations:
+            set_committed_value(self.case, key, value)
+
+
+def _columns(obj: Any) -> dict[str, Any]:
+    """The column values the session holds for ``obj``."""
+    state: Any = sa.inspect(obj)
+    return {attr.key: state.dict[attr.key] for attr in state.mapper.column_attrs if attr.key in state.dict}
 
 
 class UnitOfWork(Service):
