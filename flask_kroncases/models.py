@@ -258,6 +258,8 @@ def _build(db: Any, host: HostSchema, p: str) -> Models:
             # A conversation's opening text, like a message, is in at most one case.
             sa.Index(f"uq_{p}cases_opening", "conversation_id", unique=True,
                      sqlite_where=sa.text("includes_opening"), postgresql_where=sa.text("includes_opening")),
+            # The cases page's default order (most recently changed first): page 1 reads 25 entries, not every case.
+            sa.Index(f"ix_{p}cases_updated", "updated_at", "id"),
         )
 
         id = sa.Column(sa.Integer, primary_key=True)
@@ -437,6 +439,10 @@ def _build(db: Any, host: HostSchema, p: str) -> Models:
             sa.Index(f"ix_{p}webhook_deliveries_endpoint", "endpoint_id", "id"),
             # A batch job's claim: the due deliveries of one endpoint.
             sa.Index(f"ix_{p}webhook_deliveries_endpoint_due", "endpoint_id", "status", "next_attempt_at"),
+            # The sweep's pruning: the settled deliveries past the retention, found without reading the log.
+            sa.Index(f"ix_{p}webhook_deliveries_created", "created_at"),
+            # Deleting a case (a host deleting its conversation) sets case_id to NULL here: found by index.
+            sa.Index(f"ix_{p}webhook_deliveries_case", "case_id"),
         )
 
         id = sa.Column(sa.Integer, primary_key=True)
