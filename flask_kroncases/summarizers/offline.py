@@ -58,9 +58,13 @@ class _Words:
         lowered = text.lower()
         return self.lower.search(lowered) if len(lowered) == len(text) else self.fold.search(text)
 
-    def spans(self, text: str) -> Iterable[str]:
+    def search_lowered(self, text: str, lowered: str) -> re.Match[str] | None:
+        """:meth:`search` with ``text.lower()`` already made (a caller testing several patterns)."""
+        return self.lower.search(lowered) if len(lowered) == len(text) else self.fold.search(text)
+
+    def spans(self, text: str, lowered: str | None = None) -> Iterable[str]:
         """The matched parts of ``text``, in its own letter case."""
-        lowered = text.lower()
+        lowered = text.lower() if lowered is None else lowered
         if len(lowered) != len(text):
             yield from (m.group(0) for m in self.fold.finditer(text))
             return
@@ -384,7 +388,7 @@ class _Sentence:
 
     @cached_property
     def facts(self) -> tuple[str, ...]:
-        return tuple(_facts_in(self.text)) if _may_hold_facts(self.text) else ()
+        return tuple(_facts_in(self.text))
 
 
 class OfflineSummarizer:
@@ -492,33 +496,27 @@ def _errors_in(text: str) -> Iterable[str]:
             yield f'"{quoted}"'
 
 
-def _may_hold_facts(text: str) -> bool:
-    """Facts have a digit, an ``@`` or a named id; the rules need not read a sentence with none."""
-    return (
-        "@" in text
-        or bool(_DIGIT.search(text))
-        or (bool(_ID_JOIN.search(text)) and bool(_NAMED_ID.search(text)))
-    )
-
-
 def _facts_in(text: str) -> Iterable[str]:
+    """Facts have an ``@``, a named id or a digit: a sentence with none is read by no other rule."""
     if "@" in text:
         yield from (m.group(0) for m in _EMAIL.finditer(text))
     if _ID_JOIN.search(text):
         yield from (m.group(1) for m in _NAMED_ID.finditer(text))
     if not bool(_DIGIT.search(text)):
         return
+    lowered = text.lower()
     yield from (m.group(0) for m in _BARE_ID.finditer(text))
-    if _REFERENCE_HINT.search(text):
+    if _REFERENCE_HINT.search_lowered(text, lowered):
         for match in _REFERENCE.finditer(text):
             if _DIGIT.search(match.group(1) or match.group(0)):
                 yield _LINK_VERB.sub("", match.group(0).strip(), count=1)
-    if _AMOUNT_HINT.search(text):
+    if _AMOUNT_HINT.search_lowered(text, lowered):
         yield from (m.group(0).strip() for m in _AMOUNT.finditer(text))
-    if _NUMBER_HINT.search(text):
+    numbers = bool(_NUMBER_HINT.search(text))
+    if numbers:
         yield from (m.group(0) for m in _VERSION.finditer(text))
-    if _NUMBER_HINT.search(text) or _MONTH_HINT.search(text):
-        yield from (date.rstrip(".") for date in _DATE.spans(text))
+    if numbers or _MONTH_HINT.search_lowered(text, lowered):
+        yield from (date.rstrip(".") for date in _DATE.spans(text, lowered))
 
 
 def _problem(sentences: list[_Sentence]) -> list[_Sentence]:
