@@ -500,11 +500,13 @@ class TemplateHelpers:
         if found is None:
             app = _app()
             render, _ours = self._partial("activity_entry", "activity_entry")
-            tag = app.config["KRONCASES_ACTIVITY_TAG"]  # "li" or "div", checked by init_app
+            config = app.config
             name = app.extensions["kroncases"].hooks.display_name
             shown = self.shown_time
 
             def found(entry: Any) -> Markup:
+                # The tag is read per entry ("li" or "div", checked by init_app): config may change between renders.
+                tag = config["KRONCASES_ACTIVITY_TAG"]
                 return render(entry=entry, display_name=name, at=shown(entry.created_at), tag=tag)
 
             cache["activity_entry"] = found
