@@ -5,28 +5,11 @@ Without Flask-Babel set up they are English; with it, the host's locale selector
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
-
-import pytest
 from flask import Flask, request
 from flask_babel import Babel
 
-from .conftest import Database, Desk
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Iterator[Database]:
-    """The language does not depend on the database: SQLite only."""
-    yield Database("sqlite", f"sqlite:///{tmp_path / 'test.sqlite'}")
-
-
-@pytest.fixture
-def host() -> Any:
-    from .hosts import HOSTS
-
-    return HOSTS["classic"]
+from .conftest import Desk
+from .test_i18n import database, host  # noqa: F401  (fixtures: SQLite, the classic host)
 
 
 def test_pages_are_english_without_babel(app: Flask, desk: Desk) -> None:

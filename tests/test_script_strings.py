@@ -25,24 +25,11 @@ from flask_kroncases.i18n import DOMAIN, TRANSLATIONS
 from flask_kroncases.script_strings import PLURALS, STRINGS
 
 from .browser.support import CHROMIUM, sign_in
-from .conftest import Database
 from .support.databases import BROWSER_DATABASES
+from .test_i18n import database, host  # noqa: F401  (fixtures: SQLite, the classic host)
 
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
 ELEMENT = re.compile(r'<script type="application/json" id="kc-strings">(.*?)</script>', re.S)
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Iterator[Database]:
-    """The texts do not depend on the database: SQLite only."""
-    yield Database("sqlite", f"sqlite:///{tmp_path / 'test.sqlite'}")
-
-
-@pytest.fixture
-def host() -> Any:
-    from .hosts import HOSTS
-
-    return HOSTS["classic"]
 
 
 def with_babel(app: Flask) -> None:
