@@ -23,12 +23,11 @@ import pytest
 from flask import Flask
 
 from . import test_ui_browser as ui
-from .browser.support import launch, live_server, screenshot, sign_in
+from .browser.support import screenshot, sign_in
 from .support.databases import BROWSER_DATABASES
 from .test_ui_browser import (
     conversation_and_messages,
     expect,
-    playwright_api,
     serious_violations,
     settle,
     wait_for_script,
@@ -153,18 +152,8 @@ def contrast_failures(page: Any, where: str, only: str | None = None) -> list[st
 
 @pytest.fixture
 def page_at(app: Flask, width: int) -> Iterator[tuple[Any, str]]:
-    with live_server(app) as base_url, playwright_api.sync_playwright() as p:
-        browser = launch(p)
-        context = browser.new_context(viewport={"width": width, "height": 844 if width < 700 else 900})
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        try:
-            yield page, base_url
-        finally:
-            context.close()
-            browser.close()
-        assert not errors, f"JavaScript errors on the page: {errors}"
+    with ui.page_on(app, width, 844 if width < 700 else 900) as opened:
+        yield opened
 
 
 def open_panel(page: Any) -> None:

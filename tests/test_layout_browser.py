@@ -27,9 +27,9 @@ import pytest
 from flask import Flask
 
 from . import test_ui_browser as ui
-from .browser.support import launch, live_server, screenshot, sign_in
+from .browser.support import screenshot, sign_in
 from .support.databases import BROWSER_DATABASES
-from .test_ui_browser import conversation_and_messages, expect, playwright_api, settle, wait_for_script
+from .test_ui_browser import conversation_and_messages, expect, settle, wait_for_script
 
 app = pytest.fixture(params=BROWSER_DATABASES, name="app")(ui.demo_on_database)
 pytestmark = ui.pytestmark
@@ -84,18 +84,8 @@ ON_TOP = """(subject) => {
 @pytest.fixture
 def page_at(app: Flask, width: int) -> Iterator[tuple[Any, str]]:
     """Chromium at ``width`` px (a phone's height at 390) on the demo; fails on page JS errors."""
-    with live_server(app) as base_url, playwright_api.sync_playwright() as p:
-        browser = launch(p)
-        context = browser.new_context(viewport={"width": width, "height": 844 if width <= PHONE_UP_TO else 900})
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        try:
-            yield page, base_url
-        finally:
-            context.close()
-            browser.close()
-        assert not errors, f"JavaScript errors on the page: {errors}"
+    with ui.page_on(app, width, 844 if width <= PHONE_UP_TO else 900) as opened:
+        yield opened
 
 
 def box(locator: Any) -> tuple[float, float, float, float]:

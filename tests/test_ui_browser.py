@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import pytest
@@ -54,11 +54,12 @@ def demo_on_database(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[
 app = pytest.fixture(params=DATABASES, name="app")(demo_on_database)
 
 
-@pytest.fixture
-def browser_page(app: Flask) -> Iterator[tuple[Any, str]]:
+@contextmanager
+def page_on(app: Flask, width: int = 1440, height: int = 900) -> Iterator[tuple[Any, str]]:
+    """A Chromium page of that size on ``app`` served live; fails on JavaScript errors in the page."""
     with live_server(app) as base_url, playwright_api.sync_playwright() as p:
         browser = launch(p)
-        context = browser.new_context(viewport={"width": 1440, "height": 900})
+        context = browser.new_context(viewport={"width": width, "height": height})
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -68,6 +69,12 @@ def browser_page(app: Flask) -> Iterator[tuple[Any, str]]:
             context.close()
             browser.close()
         assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+def browser_page(app: Flask) -> Iterator[tuple[Any, str]]:
+    with page_on(app) as opened:
+        yield opened
 
 
 def conversation_and_messages(app: Flask, subject: str = SUBJECT) -> tuple[int, list[int]]:
