@@ -62,6 +62,14 @@ class _Words:
         """:meth:`search` with ``text.lower()`` already made (a caller testing several patterns)."""
         return self.lower.search(lowered) if len(lowered) == len(text) else self.fold.search(text)
 
+    def finditer(self, text: str, lowered: str | None = None) -> Iterable[re.Match[str]]:
+        """Matches whose positions hold in ``text``; slice ``text`` with them for its own case."""
+        lowered = text.lower() if lowered is None else lowered
+        return self.lower.finditer(lowered) if len(lowered) == len(text) else self.fold.finditer(text)
+
+    def fullmatch(self, text: str) -> re.Match[str] | None:
+        return self.fold.fullmatch(text)
+
     def spans(self, text: str, lowered: str | None = None) -> Iterable[str]:
         """The matched parts of ``text``, in its own letter case."""
         lowered = text.lower() if lowered is None else lowered
@@ -172,6 +180,13 @@ _ERROR_CODE = re.compile(
     r"\b(?:[A-Z][A-Z0-9]*_[A-Z0-9_]*[A-Z0-9]|E(?:CONNREFUSED|CONNRESET|TIMEDOUT|HOSTUNREACH"
     r"|NOTFOUND|ADDRINUSE|ACCES|PERM|PIPE)|0x[0-9A-Fa-f]{6,})\b"
 )
+
+
+def _may_hold_code(text: str) -> bool:
+    """False when :data:`_ERROR_CODE` cannot match: it needs an ``_``, ``0x`` or an ``E`` code."""
+    return "_" in text or "0x" in text or "E" in text
+
+
 _HTTP_REASON = (
     r"(?:Bad Request|Unauthorized|Payment Required|Forbidden|Not Found|Method Not Allowed|Not Acceptable"
     r"|Request Time-?out|Conflict|Gone|Precondition Failed|Payload Too Large|Request Entity Too Large"
@@ -189,10 +204,9 @@ _ERROR_HINT = _Words(
     r"error|fail|says?|said|shows?|message|displays?|get(?:ting)?|declined|denied|invalid|exception"
     r"|fehler|meldung|zeigt|mensaje|dice|aparece|erreur|affiche",
 )
-_AMOUNT = re.compile(
-    r"(?:(?:US|CA|AU|NZ|HK)?[$€£¥₹]|\b(?:EUR|USD|GBP|CHF)\s?)\d+(?:[,.']\d{3})*(?:[.,]\d{1,2})?\b"
-    r"|\b\d+(?:[,.']\d{3})*(?:[.,]\d{1,2})?\s?(?:[€$£]|(?:EUR|USD|GBP|CHF|dollars?|euros?)\b)",
-    re.I,
+_AMOUNT = _Words(
+    r"(?:(?:us|ca|au|nz|hk)?[$€£¥₹]|\b(?:eur|usd|gbp|chf)\s?)\d+(?:[,.']\d{3})*(?:[.,]\d{1,2})?\b"
+    r"|\b\d+(?:[,.']\d{3})*(?:[.,]\d{1,2})?\s?(?:[€$£]|(?:eur|usd|gbp|chf|dollars?|euros?)\b)",
 )
 _REFERENCE_WORDS = (
     r"order|invoice|account|acct|ticket|case|transaction|payment|tracking|shipment|parcel"
@@ -201,26 +215,24 @@ _REFERENCE_WORDS = (
     r"|bestellung|bestellnummer|auftrag|rechnung|rechnungsnummer|kundennummer|konto|sendung"
     r"|sendungsnummer|pedido|factura|cuenta|env[ií]o|commande|facture|compte"
 )
-_REFERENCE = re.compile(
-    r"\b[A-Z]{2,6}-\d[A-Z0-9-]{2,}\b"
+_REFERENCE = _Words(
+    r"\b[a-z]{2,6}-\d[a-z0-9-]{2,}\b"
     r"|#\d{3,}\b"
     rf"|\b(?:{_REFERENCE_WORDS})\b"
     r"(?:\s+(?:no\.?|nr\.?|number|num\.?|id|n[º°o]\.?|#|code|número|nummer|numéro)){0,2}"
-    r"(?:\s+(?:is|was|ist|es|est|de))?\s*[:#]?\s*(#?[A-Z0-9][\w-]{3,})",
-    re.I,
+    r"(?:\s+(?:is|was|ist|es|est|de))?\s*[:#]?\s*(#?[a-z0-9][\w-]{3,})",
 )
 # Cheap tests that tell when a fact pattern cannot match, so most sentences skip the slow ones.
 _REFERENCE_HINT = _Words(rf"[a-z]-\d|#\d|{_REFERENCE_WORDS}")
 _AMOUNT_HINT = _Words(r"[$€£¥₹]|eur|usd|gbp|chf|dollar")
-_NUMBER_HINT = re.compile(r"\d[-./]\d|\bv\d", re.I)
+_NUMBER_HINT = re.compile(r"\d[-./]\d|\b[vV]\d")
 # Ids without a keyword in front: ``req_5c0e9a11``, tracking numbers such as ``1Z999AA10123456784``.
 _BARE_ID = re.compile(r"\b(?:[a-z]{2,8}_(?=[a-z]*\d)[A-Za-z0-9]{6,}|(?=[A-Z]*\d)(?=\d*[A-Z]?)[A-Z0-9]{10,})\b")
 # Names that identify a workspace or user without a digit: "workspace acme-sales", "username mpatel".
-_NAMED_ID = re.compile(
+_NAMED_ID = _Words(
     r"\b(?:workspace|tenant|org(?:anization)?|subdomain|username|user name|espace|espacio|arbeitsbereich"
     r"|benutzername|usuario|identifiant)(?:\s+(?:is|est|es|ist|id|name))?\s*[:=]?\s+"
     r"([a-z0-9]+(?:[-_.][a-z0-9]+)+)\b",
-    re.I,
 )
 _STATUS_CODE = re.compile(r"\b[1-5]\d\d\b")
 _CLAUSE_BREAK = re.compile(
@@ -260,16 +272,14 @@ _MONTHS = (
     r"|octobre|nov(?:ember|embre)?|dec(?:ember)?|dez(?:ember)?|décembre|enero|febrero|marzo|abril|mayo"
     r"|junio|julio|agosto|septiembre|octubre|noviembre|diciembre"
 )
-_MONTH_HINT = _Words(rf"\d\.?\s+(?:de\s+)?(?:{_MONTHS})|(?:{_MONTHS})\.?\s+\d")
 _DATE = _Words(
     rf"\b(?:\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}[./]\d{{1,2}}[./]\d{{2,4}}"
     rf"|\d{{1,2}}\.?(?:\s+de)?\s+(?:{_MONTHS})\b\.?(?:\s+(?:de\s+)?\d{{4}})?"
     rf"|(?:{_MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?\b(?:,?\s+\d{{4}})?)",
 )
-_VERSION = re.compile(
-    r"\b(?:v|version|versión|release|build|iOS|Android|Windows|macOS|Chrome|Firefox|Safari)"
+_VERSION = _Words(
+    r"\b(?:v|version|versión|release|build|ios|android|windows|macos|chrome|firefox|safari)"
     r"\s?\d+(?:\.\d+)+[a-z]?\b|\bv\d+\b|(?<![\d.])\d+\.\d+\.\d{1,3}(?!\.?\d)",
-    re.I,
 )
 # A customer's request: "Please refund…", "Can you…", "Bitte…", "¿Pueden…?", "Pourriez-vous…".
 _ASK = _Words(
@@ -356,7 +366,7 @@ _ACCESS_DENIED = _Words(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class _Sentence:
     """One sentence of the thread; what the rules find in it is worked out when first asked.
 
@@ -419,7 +429,9 @@ class OfflineSummarizer:
 def _normalize(text: str) -> str:
     """Plain text without emoji; emoji go after markup, as entities can encode them."""
     text = plain_text(text or "")
-    return plain_text(_EMOJI.sub(" ", text)) if _EMOJI.search(text) else text
+    if text.isascii() or not _EMOJI.search(text):
+        return text
+    return plain_text(_EMOJI.sub(" ", text))
 
 
 def _sentences(messages: Sequence[SummaryInput]) -> Iterable[_Sentence]:
@@ -458,7 +470,7 @@ def _message_sentences(text: str) -> Iterable[str]:
 def _is_filler(text: str) -> bool:
     """True for greetings, sign-offs, "any update?" and agent boilerplate without facts."""
     # An amount has a digit: the digit test covers it.
-    if _DIGIT.search(text) or _ERROR_CODE.search(text):
+    if _DIGIT.search(text) or (_may_hold_code(text) and _ERROR_CODE.search(text)):
         return False
     words = _WORD.findall(text.lower())
     if (
@@ -476,7 +488,7 @@ def _errors_in(text: str) -> Iterable[str]:
             yield _cut(text, 120)
         return
     # Cheap tests first: most sentences hold no code, number, exception or quote at all.
-    if "_" in text or "0x" in text or "E" in text:
+    if _may_hold_code(text):
         yield from (m.group(0) for m in _ERROR_CODE.finditer(text))
     digits = bool(_DIGIT.search(text))
     if digits:
@@ -500,23 +512,27 @@ def _facts_in(text: str) -> Iterable[str]:
     """Facts have an ``@``, a named id or a digit: a sentence with none is read by no other rule."""
     if "@" in text:
         yield from (m.group(0) for m in _EMAIL.finditer(text))
-    if _ID_JOIN.search(text):
-        yield from (m.group(1) for m in _NAMED_ID.finditer(text))
-    if not bool(_DIGIT.search(text)):
+    named = bool(_ID_JOIN.search(text))
+    digits = bool(_DIGIT.search(text))
+    if not (named or digits):
         return
     lowered = text.lower()
+    if named:
+        yield from (text[m.start(1) : m.end(1)] for m in _NAMED_ID.finditer(text, lowered))
+    if not digits:
+        return
     yield from (m.group(0) for m in _BARE_ID.finditer(text))
     if _REFERENCE_HINT.search_lowered(text, lowered):
-        for match in _REFERENCE.finditer(text):
-            if _DIGIT.search(match.group(1) or match.group(0)):
-                yield _LINK_VERB.sub("", match.group(0).strip(), count=1)
+        for match in _REFERENCE.finditer(text, lowered):
+            found = text[match.start() : match.end()]
+            if _DIGIT.search(text[match.start(1) : match.end(1)] if match.start(1) >= 0 else found):
+                yield _LINK_VERB.sub("", found.strip(), count=1)
     if _AMOUNT_HINT.search_lowered(text, lowered):
-        yield from (m.group(0).strip() for m in _AMOUNT.finditer(text))
-    numbers = bool(_NUMBER_HINT.search(text))
-    if numbers:
-        yield from (m.group(0) for m in _VERSION.finditer(text))
-    if numbers or _MONTH_HINT.search_lowered(text, lowered):
-        yield from (date.rstrip(".") for date in _DATE.spans(text, lowered))
+        yield from (text[m.start() : m.end()].strip() for m in _AMOUNT.finditer(text, lowered))
+    if _NUMBER_HINT.search(text):
+        yield from _VERSION.spans(text, lowered)
+    # Testing for a month name first costs as much as looking for the dates.
+    yield from (date.rstrip(".") for date in _DATE.spans(text, lowered))
 
 
 def _problem(sentences: list[_Sentence]) -> list[_Sentence]:
