@@ -188,6 +188,11 @@ def N_plural(singular: str, plural: str) -> tuple[str, str]:
     return singular, plural
 
 
+def catalog() -> Any:
+    """The agent's translations object (the same one for every request in a locale), None without Flask-Babel."""
+    return _domain.get_translations() if babel_active() else None  # type: ignore[union-attr]
+
+
 def plural_forms(singular: str, plural: str) -> tuple[str, str]:
     """The agent's (one, other) forms of a pair, placeholders left in, for a script to fill.
 

@@ -34,6 +34,7 @@ from flask import Flask, current_app, g, render_template, url_for
 from flask_login import current_user
 from jinja2 import Template
 from jinja2.runtime import Macro
+from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup, escape
 
 from . import i18n
@@ -109,6 +110,8 @@ _EMPTY_SLOT = Markup(f"{_SLOT_OPEN}</span>")
 #: (a message's key in its case's indicator, a conversation's key in its badges);
 #: replaced by the item's own, escaped, value.
 _KEY = "\x00kc-key\x00"
+# The scripts' texts as JSON, by (locale, catalog id): (the catalog, the JSON).
+_SCRIPT_STRINGS: dict[tuple[str, int], tuple[Any, Markup]] = {}
 
 #: Where our own templates are, to tell them from a host's overrides.
 _OUR_TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -207,8 +210,13 @@ class TemplateHelpers:
         return cache
 
     def assets(self) -> Markup:
-        """Styles, script and the CSRF token the script sends with every change."""
-        return Markup(render_template(self._template("assets")))
+        """Styles, script and the CSRF token the script sends with every change.
+
+        Rendered straight through Jinja like the small partials (the
+        environment's globals, no context processors or signals): every page
+        of the host pays for it, list pages included.
+        """
+        return Markup(_app().jinja_env.get_template(self._template("assets")).render())
 
     def csrf_token(self) -> str:
         """The CSRF token, whether or not the host set up ``CSRFProtect`` (its ``csrf_token`` global)."""
@@ -606,16 +614,19 @@ class TemplateHelpers:
         alone: rendered once per set of labels and request, each row's key
         filled in. A host's override is called (or rendered) for every row.
         """
-        key, labels = self._labels(self._state.service, conversation)
-        render, ours = self._partial("badges", "badges")
+        cache = self._cache()
+        setup: tuple[Any, Callable[..., Markup], bool, dict[Any, str]] | None = cache.get("badges_setup")
+        if setup is None:  # a list page calls this per row: what does not change is looked up once
+            setup = cache["badges_setup"] = (self._state.service, *self._partial("badges", "badges"), {})
+        service, render, ours, variants = setup
+        key, labels = self._labels(service, conversation)
         if not ours:
             return render(labels=labels, conversation_key=_plain(key))
-        cache = self._cache()
-        variant = ("badges", tuple(labels))
-        html: str | None = cache.get(variant)
+        variant = tuple(labels)
+        html = variants.get(variant)
         if html is None:
-            html = cache[variant] = str(render(labels=labels, conversation_key=_KEY))
-        return Markup(html.replace(_KEY, str(escape(_plain(key)))))
+            html = variants[variant] = str(render(labels=labels, conversation_key=_KEY))
+        return Markup(html.replace(_KEY, str(key) if type(key) is int else str(escape(_plain(key)))))
 
     def cases_url(self, **filters: Any) -> str | None:
         """The cases page (every case the agent may see), with optional filters; None when it is off."""
@@ -667,6 +678,20 @@ class TemplateHelpers:
             return str(i18n.flask_babel.format_date(value, found.pattern if found is not None else "medium"))
         text = f"{value.strftime('%b')} {value.day}"
         return f"{value.strftime('%a')} {text}" if weekday else text
+
+    def script_strings_json(self) -> Markup:
+        """:meth:`script_strings` as JSON safe inside ``<script>``, made once per language and process.
+
+        Every page carries them; the texts change only with the agent's
+        language (and its catalog), so the JSON is kept per catalog.
+        """
+        translations = i18n.catalog()
+        key = (i18n.locale_name(), id(translations))
+        found = _SCRIPT_STRINGS.get(key)
+        if found is None or found[0] is not translations:
+            text = htmlsafe_json_dumps(self.script_strings(), dumps=_app().json.dumps)
+            found = _SCRIPT_STRINGS[key] = (translations, text)
+        return found[1]
 
     def script_strings(self) -> dict[str, Any]:
         """The scripts' texts in the agent's language, for ``assets`` to hand them as JSON.

@@ -20,7 +20,7 @@ from babel.support import Translations
 from flask import Flask, render_template_string, request
 from flask_babel import Babel
 
-from flask_kroncases import i18n
+from flask_kroncases import i18n, templating
 from flask_kroncases.i18n import DOMAIN, TRANSLATIONS
 from flask_kroncases.script_strings import PLURALS, STRINGS
 
@@ -99,6 +99,7 @@ def test_a_text_cannot_end_the_script_element(app: Flask, monkeypatch: pytest.Mo
     """The JSON sits inside <script>: a translation holding ``</script>`` must stay data."""
     hostile = '</script><script>alert("x")</script> & \'quoted\''
     monkeypatch.setitem(STRINGS, "show_case", hostile)
+    monkeypatch.setattr(templating, "_SCRIPT_STRINGS", {})  # the JSON is kept per language: make it afresh
     with app.test_request_context():
         html = render_template_string("{{ kroncases.assets() }}")
     found = ELEMENT.search(html)

@@ -199,8 +199,7 @@ class CaseService(Service):
         keys = [self.conversation_key(c) for c in conversations]
         if audit:
             return label_service.stored_labels_for(self.session, self.models, keys)
-        overdue = due_service.overdue_clause(self.models.Case, utcnow())
-        return label_service.labels_for(self.session, self.models, keys, overdue=overdue)
+        return label_service.labels_for(self.session, self.models, keys, now=utcnow())
 
     def panel_details(self, cases: Iterable[Any]) -> dict[Any, tuple[int, Any]]:
         """Each case's note count and latest note (by case id; cases without notes left out).

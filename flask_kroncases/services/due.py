@@ -94,8 +94,8 @@ def is_overdue(case: Any, now: datetime) -> bool:
     return due < now
 
 
-def overdue_clause(Case: Any, now: datetime) -> Any:
-    """:func:`is_overdue` as a SQL condition on the case table."""
+def overdue_clause(Case: Any, now: datetime | Any) -> Any:
+    """:func:`is_overdue` as a SQL condition on the case table; ``now`` a moment or a bound parameter."""
     return sa.and_(
         Case.status.in_([s.value for s in WORKING]),
         Case.due_at.is_not(None),
