@@ -199,7 +199,8 @@ class CaseService(Service):
         keys = [self.conversation_key(c) for c in conversations]
         if audit:
             return label_service.stored_labels_for(self.session, self.models, keys)
-        return label_service.labels_for(self.session, self.models, keys, now=utcnow())
+        overdue = due_service.overdue_clause
+        return label_service.labels_for(self.session, self.models, keys, overdue=overdue, now=utcnow())
 
     def panel_details(self, cases: Iterable[Any]) -> dict[Any, tuple[int, Any]]:
         """Each case's note count and latest note (by case id; cases without notes left out).

@@ -10,7 +10,7 @@ conversation with an open or pending case past its due time (never stored).
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +19,6 @@ from sqlalchemy.dialects import postgresql
 
 from ..enums import LABEL_SUPPORT_CASE, LABEL_SUPPORT_CASE_RESOLVED, Status
 from ..models import Models
-from .due import overdue_clause
 
 #: What :func:`labels_for` adds for a conversation with an overdue case (computed, never a stored label).
 OVERDUE = "overdue"
@@ -45,15 +44,21 @@ def exists(session: Any, models: Models, case: Any, name: str) -> bool:
 
 
 def labels_for(
-    session: Any, models: Models, conversation_keys: Sequence[Any], *, now: datetime | None = None
+    session: Any,
+    models: Models,
+    conversation_keys: Sequence[Any],
+    *,
+    overdue: Callable[[Any, Any], Any] | None = None,
+    now: datetime | None = None,
 ) -> dict[Any, list[str]]:
     """Each conversation's current state as sorted label names (empty list for none), in one query.
 
     Worked out from the cases, not from the stored labels, so a reopened case
     never looks resolved: ``support-case`` while the conversation has an open
     or pending case, ``support-case-resolved`` once all its cases are resolved.
-    Given ``now``, a conversation with a case overdue at that moment
-    (``due.overdue_clause``) also gets :data:`OVERDUE`, from the same query.
+    Given ``overdue`` (``due.overdue_clause``: the case table and a moment to a
+    SQL condition) and ``now``, a conversation with a case overdue at that
+    moment also gets :data:`OVERDUE`, from the same query.
     The stored rows are the audit record: see :func:`stored_labels_for`.
     """
     result: dict[Any, list[str]] = {key: [] for key in conversation_keys if key is not None}
@@ -63,7 +68,7 @@ def labels_for(
         session.flush()  # what session.execute would do; a clean session's flush costs nothing
     # A Core statement on the session's connection: no ORM entities, so none of its execution machinery.
     connection = session.connection(bind_arguments={"mapper": models.Case})
-    query = _state_query(models.Case, overdue=now is not None, array=connection.dialect.name == "postgresql")
+    query = _state_query(models.Case, overdue=overdue, array=connection.dialect.name == "postgresql")
     rows = connection.execute(query, {"keys": list(result), "now": now})
     for key, working, is_late in rows:
         names = result.setdefault(key, [])
@@ -75,7 +80,7 @@ def labels_for(
 
 
 @functools.lru_cache(maxsize=64)
-def _state_query(Case: Any, *, overdue: bool, array: bool) -> sa.Select[Any]:
+def _state_query(Case: Any, *, overdue: Callable[[Any, Any], Any] | None, array: bool) -> sa.Select[Any]:
     """:func:`labels_for`'s statement, built once per case model: a list page runs it on every view.
 
     The keys and the moment are bound parameters (``keys``, ``now``), so
@@ -88,7 +93,7 @@ def _state_query(Case: Any, *, overdue: bool, array: bool) -> sa.Select[Any]:
         return sa.func.max(sa.case((condition, 1), else_=0))
 
     now = sa.bindparam("now", type_=Case.due_at.type)
-    late = any_case(overdue_clause(Case, now)) if overdue else sa.literal(0)
+    late = any_case(overdue(Case, now)) if overdue is not None else sa.literal(0)
     column = Case.conversation_id
     if array:
         keys = column == sa.any_(sa.bindparam("keys", type_=postgresql.ARRAY(column.type)))
