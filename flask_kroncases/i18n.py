@@ -35,8 +35,16 @@ _domain = flask_babel.Domain(translation_directories=[str(TRANSLATIONS)], domain
 
 
 def babel_active() -> bool:
-    """Whether the current app set up Flask-Babel (and it is installed)."""
-    return _domain is not None and has_app_context() and "babel" in current_app.extensions
+    """Whether the current app set up Flask-Babel (and it is installed).
+
+    Asked for every string a page shows, so one context lookup, not two.
+    """
+    if _domain is None:
+        return False
+    try:
+        return "babel" in current_app.extensions
+    except RuntimeError:  # no app context
+        return False
 
 
 def gettext(string: str, **variables: Any) -> str:
@@ -147,7 +155,8 @@ def format_moment(moment: datetime, *, now: datetime | None = None) -> tuple[str
     """
     now = now or datetime.now(UTC)
     delta = moment - now
-    local = to_display_zone(moment)
+    zone = display_zone()  # once: a page shows a time per entry
+    local = moment.astimezone(zone)
     if babel_active() and has_request_context():
         full = flask_babel.format_datetime(moment, "medium") + " " + _zone_label(local)
         if abs(delta) < timedelta(minutes=1):
@@ -169,7 +178,7 @@ def format_moment(moment: datetime, *, now: datetime | None = None) -> tuple[str
             text = ngettext("%(num)d minute", "%(num)d minutes", unit_count)
         short = gettext("in %(span)s", span=text) if delta > timedelta(0) else gettext("%(span)s ago", span=text)
         return short, full
-    if local.year == to_display_zone(now).year:
+    if local.year == now.astimezone(zone).year:
         return local.strftime("%b %d, %H:%M"), full
     return local.strftime("%b %d %Y, %H:%M"), full
 

@@ -45,6 +45,8 @@ def host_time(value: Any, zone: str) -> datetime | None:
         return None
     if value.tzinfo is not None:
         return value.astimezone(UTC)
+    if zone == "UTC":  # the default: no zone lookup, no conversion
+        return value.replace(tzinfo=UTC)
     if zone == "local":
         return value.astimezone(UTC)  # Python reads a naive time as the system's local time
     return value.replace(tzinfo=ZoneInfo(zone)).astimezone(UTC)

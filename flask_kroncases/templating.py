@@ -464,7 +464,9 @@ class TemplateHelpers:
         index, count = 0, len(entries)
         for message in messages:
             if index < count:  # a message's time matters only while activity is left to merge
-                at = host_time(read(message), zone)
+                at = read(message)
+                if type(at) is not datetime or at.tzinfo is None:  # an aware one compares as it is
+                    at = host_time(at, zone)
                 while index < count and at is not None and entries[index][0] < at:
                     entry = entries[index][1]
                     items.append(ThreadItem(entry=entry, activity=render(entry)))
