@@ -110,6 +110,18 @@ _EMPTY_SLOT = Markup(f"{_SLOT_OPEN}</span>")
 #: (a message's key in its case's indicator, a conversation's key in its badges);
 #: replaced by the item's own, escaped, value.
 _KEY = "\x00kc-key\x00"
+#: Stands for the case in our indicator, rendered once per request: an id no case
+#: has (our ids are integers, and a URL rule takes it), replaced by the case's own.
+_CASE_ID = 9_000_000_000_000_000_001
+_CASE_TEXT = str(_CASE_ID)
+
+
+class _CaseId(NamedTuple):
+    """All our indicator reads of its case."""
+
+    id: int
+
+
 # The scripts' texts as JSON, by (locale, catalog id): (the catalog, the JSON).
 _SCRIPT_STRINGS: dict[tuple[str, int], tuple[Any, Markup]] = {}
 
@@ -396,9 +408,9 @@ class TemplateHelpers:
     def indicator_for(self, case: Any, message_key: str) -> Markup:
         """The indicator of one message of ``case`` (the script's fragments use it too).
 
-        Ours differs between the messages of a case by their key alone, so it
-        is rendered once per case and request and each message's key filled
-        in. A host's override is called (or rendered) for every message.
+        Ours differs between messages by the case's id and the message's key
+        alone, so it is rendered once per request and both filled in. A host's
+        override is called (or rendered) for every message.
         """
         return Markup(self._indicator_html(case, message_key, str(escape(message_key))))
 
@@ -408,11 +420,12 @@ class TemplateHelpers:
         if not ours:
             return str(render(case=case, message_key=_plain(key), page_url=self.case_page_url(case)))
         cache = self._cache()
-        key = ("indicator", case.id)
-        html: str | None = cache.get(key)
+        html: str | None = cache.get("indicator")
         if html is None:
-            html = cache[key] = str(render(case=case, message_key=_KEY, page_url=self.case_page_url(case)))
-        return html.replace(_KEY, text)
+            stand_in = _CaseId(_CASE_ID)
+            page_url = self.case_page_url(stand_in)
+            html = cache["indicator"] = str(render(case=stand_in, message_key=_KEY, page_url=page_url))
+        return html.replace(_CASE_TEXT, str(case.id)).replace(_KEY, text)
 
     # -- the thread -------------------------------------------------------------
 

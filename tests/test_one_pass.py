@@ -3,7 +3,7 @@
 A conversation page shows an indicator per message in a case and an entry per
 case activity; a list page a badge per row. Each used to be a Jinja render of
 its own. Now each partial's macro is called per item (ours rendered once per
-case or set of labels and the item's key filled in), and a host's override is
+request or set of labels and the item's case and key filled in), and a host's override is
 still honoured: its macro when it defines one, else a render of the file.
 """
 
@@ -103,15 +103,16 @@ def test_a_list_page_renders_no_template_per_row(
 def test_our_partials_read_as_a_whole_render_of_their_file(app: Flask, cases: KronCases, desk: Desk) -> None:
     """Filling an item's key into a partial rendered once gives what rendering the file for the item gives."""
     with app.app_context():
-        first, _second = make_cases(cases, desk)
+        first, second = make_cases(cases, desk)
     hostile = '<b title="x">&amp;\'</b>'
     with app.test_request_context():
         helpers = app.jinja_env.globals["kroncases"]
-        case = cases.get_case(first)
         indicator = app.jinja_env.get_template(PARTIALS[0])
-        for key in (str(desk.messages[0]), hostile, "opening"):
-            whole = indicator.render(case=case, message_key=key, page_url=helpers.case_page_url(case))
-            assert str(helpers.indicator_for(case, key)) == whole
+        for case in (cases.get_case(first), cases.get_case(second)):  # one render per request, each case's own id
+            for key in (str(desk.messages[0]), hostile, "opening"):
+                whole = indicator.render(case=case, message_key=key, page_url=helpers.case_page_url(case))
+                assert str(helpers.indicator_for(case, key)) == whole
+                assert f"/cases/{case.id}" in whole
         badges = app.jinja_env.get_template(PARTIALS[2])
         conv = desk.conv(desk.conversation)
         assert str(helpers.badges(conv)) == badges.render(labels=["support-case"], conversation_key=str(desk.conversation))
