@@ -16,6 +16,8 @@ from typing import Any
 
 from flask import g, has_request_context
 
+from . import i18n
+
 log = logging.getLogger("flask_kroncases")
 
 AccessCheck = Callable[[Any, Any], bool]
@@ -118,13 +120,21 @@ class HostHooks:
         return self.conversation_url(conversation) if self.conversation_url is not None else None
 
     def display_name(self, user: Any) -> str:
-        """How an agent is named in activity entries and webhook bodies."""
+        """How an agent is named in activity entries and webhook bodies ("Someone" for none)."""
         if user is None:
             return "Someone"
         if self.user_name is not None:
             return self.user_name(user)
         value = _first_attr(user, _NAME_ATTRS)
         return value if isinstance(value, str) and value else str(user)
+
+    def shown_name(self, user: Any) -> str:
+        """:meth:`display_name` for a page: "Someone" in the agent's language (a deleted user).
+
+        Webhook bodies and JSON keep the English word: they are data, not text
+        for one agent.
+        """
+        return self.display_name(user) if user is not None else i18n.gettext("Someone")
 
     def read_message(self, message: Any) -> SummaryInput:
         """What the summarizers and the thread see of a host message."""

@@ -296,7 +296,7 @@ class TemplateHelpers:
             "conversation_key": _plain(state.service.conversation_key(conversation)),
             "cases": cases,
             "details": details,
-            "display_name": state.hooks.display_name,
+            "display_name": state.hooks.shown_name,
             "actions": state.service.actions,
         }
 
@@ -311,7 +311,7 @@ class TemplateHelpers:
         state = self._state
         if notes is None:
             notes = state.service.panel_details(cases)
-        name = state.hooks.display_name
+        name = state.hooks.shown_name
         user = unwrap_user(current_user)
         me = state.models.host.user.key_of(user) if is_signed_in(user) and isinstance(
             user, state.models.host.user.model) else None
@@ -524,7 +524,7 @@ class TemplateHelpers:
             app = _app()
             render, _ours = self._partial("activity_entry", "activity_entry")
             config = app.config
-            name = app.extensions["kroncases"].hooks.display_name
+            name = app.extensions["kroncases"].hooks.shown_name
             shown = self.shown_time
 
             def found(entry: Any) -> Markup:

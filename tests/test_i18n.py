@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from babel.support import Translations
 from flask import Flask, g, render_template_string, request
 from flask_babel import Babel
@@ -195,3 +196,22 @@ def test_figures_are_plain_without_babel(app: Flask) -> None:
 
     with app.test_request_context(headers={"X-Locale": "de"}):
         assert format_number(1234567) == "1234567"
+
+
+def test_an_agent_who_is_gone_is_someone_in_the_readers_language_and_in_english_in_data(
+    app: Flask, cases: KronCases, desk: Desk, babel: Babel
+) -> None:
+    """A deleted agent's entries read "Jemand" to a German agent; webhook bodies and JSON keep "Someone"."""
+    case_id = make_case(app, cases, desk)
+    with app.app_context():  # the agent's account deleted: the foreign keys set their id to NULL
+        models, session = cases.models, desk.host.db.session
+        session.execute(sa.update(models.Case).where(models.Case.id == case_id).values(created_by_id=None))
+        session.execute(sa.update(models.CaseActivity).where(models.CaseActivity.case_id == case_id).values(actor_id=None))
+        session.commit()
+    someone = in_("de", "Someone")
+    german = thread_html(app, desk, **{"X-Locale": "de"}) + panel_html(app, desk, **{"X-Locale": "de"})
+    assert someone in german and "Someone" not in german
+    assert "Someone" in thread_html(app, desk, **{"X-Locale": "en"})
+    with app.test_request_context(headers={"X-Locale": "de"}):
+        assert cases.hooks.display_name(None) == "Someone"  # what the API's JSON and webhook bodies name
+        assert cases.hooks.shown_name(None) == someone

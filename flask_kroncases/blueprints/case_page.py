@@ -204,7 +204,7 @@ def _show(case_id: str, refusal: Refusal | None = None) -> ResponseReturnValue:
         activity=[helpers.activity_entry(entry) for entry in helpers.activity_entries(case.conversation)
                   if entry.case_id == case.id],
         activity_list="ol" if activity_tag == "li" else "div",
-        display_name=state.hooks.display_name,
+        display_name=state.hooks.shown_name,
         reason_max=current_app.config["KRONCASES_REASON_MAX_LENGTH"],
     )
     return page, refusal.status if refusal is not None else 200
