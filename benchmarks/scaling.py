@@ -885,9 +885,9 @@ def print_plans(plans: list[Plan], found: list[Scenario] | None = None) -> None:
         print(f"{plan.scenario:<18} {plan.origin[:36]:<36} {plan.verb[:34]:<34} {seq + ' / ' + gseq:<26} "
               f"{plan.ms:>9.2f} {plan.generic_ms:>9.2f} {plan.rows:>7} {plan.examined:>10,} "
               f"{plan.examined_by('generic') if plan.generic else '':>10}")
-        print(f"{'':<18} nodes: {plan.shape()[:200]}")
+        print(f"{'':<18} nodes: {plan.shape()[:400]}")
         if plan.generic and plan.shape("generic") != plan.shape():
-            print(f"{'':<18} generic: {plan.shape('generic')[:200]}")
+            print(f"{'':<18} generic: {plan.shape('generic')[:400]}")
         if plan.error:
             print(f"{'':<18} EXPLAIN failed: {plan.error}")
     if found:

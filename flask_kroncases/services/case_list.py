@@ -316,8 +316,7 @@ class CaseListService(Service):
         host = self.models.host.user
         keys: list[Any] = []
         if access.in_sql:
-            stmt = access.limit(sa.select(Case.assignee_id).where(Case.assignee_id.is_not(None)).distinct())
-            keys = list(self.session.scalars(stmt.limit(OWNER_CHOICES)))
+            keys = list(self.session.scalars(self._visible_owners(access).limit(OWNER_CHOICES)))
         else:
             stmt = (sa.select(Case.assignee_id, Case.conversation_id).where(Case.assignee_id.is_not(None)).distinct()
                     .execution_options(yield_per=_SCAN_BATCH))
@@ -336,6 +335,27 @@ class CaseListService(Service):
         users = self.session.scalars(sa.select(host.model).where(host.pk_column.in_(keys)))
         owners = [Owner(str(json_key(host.key_of(u))), self.hooks.display_name(u)) for u in users]
         return sorted(owners, key=lambda owner: (owner.name.casefold(), owner.key))
+
+    def _visible_owners(self, access: _Access) -> Any:
+        """The assignees with a case the viewer may see, as a statement: a few index probes per owner.
+
+        A ``DISTINCT`` over the cases joined to the host's conversations reads
+        every case (a quarter of a second at a million, seconds with a generic
+        plan). Instead the assignee index is walked from one owner to the next
+        (a recursive "the first visible case's assignee after the previous
+        one", in index order): as many steps as there are owners, each reading
+        only the cases of an owner that the viewer may not see.
+        """
+        Case = self.models.Case
+        owner = Case.assignee_id
+
+        def next_owner(after: Any) -> Any:
+            found = access.limit(sa.select(owner).select_from(Case).where(after))
+            return found.order_by(owner).limit(1).scalar_subquery()
+
+        walk = sa.select(next_owner(owner.is_not(None)).label("key")).cte("kc_owners", recursive=True)
+        walk = walk.union_all(sa.select(next_owner(owner > walk.c.key)).where(walk.c.key.is_not(None)))
+        return sa.select(walk.c.key).where(walk.c.key.is_not(None))
 
     # -- bulk changes ----------------------------------------------------------
 
