@@ -44,6 +44,8 @@ SELECTIVE = [
     ("list badges", "labels_for", "SELECT kroncases_cases", "ix_kroncases_cases_conversation_id"),
     # Page 1 of the cases page, by its ORDER BY (the same call also counts and loads the page's rows).
     ("cases p1 (sql)", "CaseListService.search", "SELECT kroncases_cases ORDER BY", "ix_kroncases_cases_updated"),
+    # The Assignee filter's owners: a walk of the assignee index, never a DISTINCT over every case.
+    ("cases p1 (sql)", "CaseListService._owners", "WITH kroncases_cases", "ix_kroncases_cases_assignee_id"),
 ]
 
 
