@@ -21,7 +21,7 @@ from babel.support import Translations
 from flask import Flask, g, render_template_string, request
 from flask_babel import Babel
 
-from flask_kroncases import KronCases
+from flask_kroncases import KronCases, i18n
 from flask_kroncases.errors import CaseError
 from flask_kroncases.i18n import DOMAIN, TRANSLATIONS
 
@@ -215,3 +215,18 @@ def test_an_agent_who_is_gone_is_someone_in_the_readers_language_and_in_english_
     with app.test_request_context(headers={"X-Locale": "de"}):
         assert cases.hooks.display_name(None) == "Someone"  # what the API's JSON and webhook bodies name
         assert cases.hooks.shown_name(None) == someone
+
+
+def test_a_translated_bulk_refusal_names_its_case_once(app: Flask, babel: Babel) -> None:
+    """The English refusal loses its "Case #12 is"; a translated one is shown whole, not after "Fall #12:"."""
+    from flask_kroncases.services.case_list import BulkResult, _refusal
+
+    with app.test_request_context(headers={"X-Locale": "de"}):
+        refused = CaseError(i18n.gettext("Case #%(id)s is already resolved.", id=12), kind="conflict")
+        line = BulkResult("12", False, _refusal("12", refused)).line
+        assert line == in_("de", "Case #%(id)s is already resolved.", id=12).rstrip(".")
+        assert line.count(in_("de", "Case #%(id)s", id=12)) == 1
+        assert BulkResult("13", True, in_("de", "resolved")).line.startswith(in_("de", "Case #%(id)s", id=13))
+    with app.test_request_context(headers={"X-Locale": "en"}):
+        refused = CaseError("Case #12 is already resolved.", kind="conflict")
+        assert BulkResult("12", False, _refusal("12", refused)).line == "Case #12: already resolved"

@@ -164,6 +164,9 @@ class BulkResult:
 
     @property
     def line(self) -> str:
+        """"Case #12: already resolved"; a text that opens with its case (a translated refusal) alone."""
+        if self.text.startswith(_("Case #%(id)s", id=self.case_id)):
+            return self.text
         return _("Case #%(id)s: %(result)s", id=self.case_id, result=self.text)
 
 
