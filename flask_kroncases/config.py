@@ -30,6 +30,10 @@ DEFAULTS: dict[str, Any] = {
     "KRONCASES_URL_PREFIX": "/kroncases",
     # Number of cases per page on list views and in the JSON list.
     "KRONCASES_PER_PAGE": 25,
+    # The cases page counts matching cases up to this many and then says "more
+    # than"; an exact count reads every case the agent may see (~0.2 s at a
+    # million). None counts them all.
+    "KRONCASES_COUNT_LIMIT": 10_000,
     # Longest accepted escalation reason, in characters.
     "KRONCASES_REASON_MAX_LENGTH": 2000,
     # Longest accepted case summary, in characters.
@@ -169,6 +173,9 @@ def apply_defaults(config: dict[str, Any]) -> None:
     if retention is not None and (not isinstance(retention, timedelta) or retention <= timedelta(0)):
         raise ValueError("KRONCASES_WEBHOOK_LOG_RETENTION must be a positive timedelta (e.g. timedelta(days=30)) "
                          f"or None to keep the whole delivery log, not {retention!r}")
+    cap = config["KRONCASES_COUNT_LIMIT"]
+    if cap is not None and (type(cap) is not int or cap < 1):
+        raise ValueError(f"KRONCASES_COUNT_LIMIT must be a whole number of cases (1 or more) or None, not {cap!r}")
     unknown = set(config["KRONCASES_TEMPLATES"]) - set(TEMPLATES)
     if unknown:
         raise ValueError(f"KRONCASES_TEMPLATES names unknown templates {sorted(unknown)}; known: {sorted(TEMPLATES)}")

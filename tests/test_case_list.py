@@ -511,3 +511,42 @@ def test_service_filters_read_from_a_query_string() -> None:
     assert CaseFilters.from_args({"status": "nope", "sort": "x", "overdue": "no"}) == CaseFilters()
     assert not CaseFilters(sort="due").active and CaseFilters(overdue=True).active
     assert CaseListService  # the service the views call
+
+
+def test_a_long_list_is_counted_up_to_the_limit_and_its_pages_go_on(
+    app: Flask, cases: KronCases, desk: Desk, world: World, visibility: str
+) -> None:
+    """Past ``KRONCASES_COUNT_LIMIT`` the page says "more than" and pages on without an exact count.
+
+    The access hook's path reads every visible case anyway, so it counts them all.
+    """
+    app.config["KRONCASES_PER_PAGE"] = 2
+    app.config["KRONCASES_COUNT_LIMIT"] = 3
+    client, _ = client_for(app, desk, desk.agent)
+    assert [shown(client, world, f"sort=due&page={n}") for n in (1, 2, 3)] == [["D", "C"], ["A", "E"], ["B"]]
+    first = client.get(PAGE + "?sort=due").get_data(as_text=True)
+    if visibility == "access hook":
+        assert lead(first).startswith("5 cases across") and "Page 1 of 3" in first
+        return
+    assert lead(first).startswith("More than 3 cases across") and "Page 1 of more than 2" in first
+    assert 'aria-label="Export CSV of all matching cases"' in first
+    second = client.get(PAGE + "?sort=due&page=2").get_data(as_text=True)
+    assert ">Page 2<" in second and 'rel="next"' in second and 'rel="prev"' in second  # a full page: maybe more
+    third = client.get(PAGE + "?sort=due&page=3").get_data(as_text=True)
+    assert ">Page 3<" in third and 'rel="next"' not in third
+    # Past the end of a long list: counted exactly once, and the last page shown.
+    assert shown(client, world, "sort=due&page=99") == ["B"]
+    assert lead(client.get(PAGE + "?sort=due&page=99").get_data(as_text=True)).startswith("5 cases across")
+    filtered = client.get(PAGE + "?overdue=1").get_data(as_text=True)
+    assert lead(filtered).startswith("2 cases match")  # under the limit: exact
+
+
+@pytest.mark.parametrize("value", [0, -1, 2.5, "10000", True])
+def test_the_count_limit_is_checked_at_init_app(value: Any) -> None:
+    from flask_kroncases.config import apply_defaults
+
+    with pytest.raises(ValueError, match="KRONCASES_COUNT_LIMIT must be a whole number"):
+        apply_defaults({"KRONCASES_COUNT_LIMIT": value})
+    config: dict[str, Any] = {"KRONCASES_COUNT_LIMIT": None}
+    apply_defaults(config)  # None counts every case
+    assert config["KRONCASES_COUNT_LIMIT"] is None
