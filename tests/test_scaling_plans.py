@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from benchmarks import host, scaling
+from flask_kroncases.config import DEFAULTS
 
 from .support.databases import DATABASES, POSTGRES_URL, postgres_schema, search_path
 from .support.queues import REDIS_URL, purge_queue
@@ -42,8 +43,8 @@ SELECTIVE = [
     ("delivery log, rare", "EndpointService.deliveries", "SELECT kroncases_webhook_deliveries",
      "ix_kroncases_webhook_deliveries_endpoint|ix_kroncases_webhook_deliveries_endpoint_due"),
     ("list badges", "labels_for", "SELECT kroncases_cases", "ix_kroncases_cases_conversation_id"),
-    # Page 1 of the cases page, by its ORDER BY (the same call also counts and loads the page's rows).
-    ("cases p1 (sql)", "CaseListService.search", "SELECT kroncases_cases ORDER BY", "ix_kroncases_cases_updated"),
+    # Page 1 of the cases page, by its ORDER BY (its count: the test below).
+    ("cases p1 (sql)", "CaseListService._page_ids", "SELECT kroncases_cases ORDER BY", "ix_kroncases_cases_updated"),
     # The Assignee filter's owners: a walk of the assignee index, never a DISTINCT over every case.
     ("cases p1 (sql)", "CaseListService._owners", "WITH kroncases_cases", "ix_kroncases_cases_assignee_id"),
 ]
@@ -114,3 +115,17 @@ def test_deleting_a_case_finds_its_deliveries_by_index(planned: tuple[Any, list[
     plan = scaling.Plan("foreign key", "SET NULL", "UPDATE", custom, big=("kroncases_webhook_deliveries",))
     assert "ix_kroncases_webhook_deliveries_case" in plan.indexes(), plan.shape()
     assert plan.seq_scans() == []
+
+
+def test_the_cases_page_counts_no_further_than_its_limit(planned: tuple[Any, list[scaling.Plan]]) -> None:
+    """The pager's count stops one case past ``KRONCASES_COUNT_LIMIT`` (by index at a million; a scan of a
+    table this small stops there too)."""
+    _engine, plans = planned
+    found = [p for p in plans if p.scenario == "cases p1 (sql)" and p.origin == "CaseListService._count"]
+    assert found, [(p.scenario, p.origin) for p in plans]
+    for plan in found:
+        scans = [n for n in plan.nodes() if n.get("Relation Name") == "kroncases_cases"]
+        assert scans, plan.shape()
+        read = sum(int(n.get("Actual Rows", 0) * n.get("Actual Loops", 1)) for n in scans)
+        # Past the limit it stops: it reads what gives limit + 1 visible cases, never the whole table.
+        assert DEFAULTS["KRONCASES_COUNT_LIMIT"] + 1 <= read < SIZES.cases, (read, plan.shape())
