@@ -4,25 +4,11 @@
 (() => {
   "use strict";
 
-  // The texts come from the page, in the agent's language (kroncases.assets(): <script id="kc-strings">);
-  // this file holds none. t(key, vars) fills %(name)s / %(name)d; tn(key, n, vars) picks the form for n.
-  const TEXTS = (() => {
-    const el = document.getElementById("kc-strings");
-    let found = null;
-    try { found = el ? JSON.parse(el.textContent) : null; } catch (error) { found = null; }
-    return Object.assign({ locale: "en", strings: {}, plurals: {} }, found);
-  })();
-  const fill = (text, vars = {}) => text.replace(/%(?:\((\w+)\)[sd]|%)/g,
-    (found, name) => (name === undefined ? "%" : name in vars ? String(vars[name]) : found));
-  const t = (key, vars) => fill(TEXTS.strings[key] || key, vars);
-  let pluralRules = null;
-  const tn = (key, n, vars = {}) => {
-    if (!pluralRules) {
-      try { pluralRules = new Intl.PluralRules(TEXTS.locale); } catch (error) { pluralRules = new Intl.PluralRules("en"); }
-    }
-    const forms = TEXTS.plurals[key] || { one: key, other: key };
-    return fill(pluralRules.select(n) === "one" ? forms.one : forms.other, { ...vars, num: n });
-  };
+  // The texts, in the agent's language: kroncases.js's t(key, vars) and tn(key, n, vars), over the
+  // page's <script id="kc-strings"> (kroncases.assets(), which loads kroncases.js before this file).
+  // Without them this page stays as it works without the script.
+  if (!window.KronCasesTexts) return;
+  const { t, tn } = window.KronCasesTexts;
 
   const form = document.querySelector("[data-kc-bulk]");
   if (!form) return;

@@ -39,6 +39,8 @@
   };
   // The texts come from the page, in the agent's language (kroncases.assets(): <script id="kc-strings">);
   // this file holds none. t(key, vars) fills %(name)s / %(name)d; tn(key, n, vars) picks the form for n.
+  // cases.js and settings.js use the same two, as window.KronCasesTexts (this file runs first: it is
+  // loaded by kroncases.assets() in the page's head, they at the end of their page, all deferred).
   const TEXTS = (() => {
     const el = document.getElementById("kc-strings");
     let found = null;
@@ -56,6 +58,7 @@
     const forms = TEXTS.plurals[key] || { one: key, other: key };
     return fill(pluralRules.select(n) === "one" ? forms.one : forms.other, { ...vars, num: n });
   };
+  window.KronCasesTexts = Object.freeze({ t, tn });
 
   // -- links into the thread and the panel (also useful on pages without the root) --
 

@@ -4,17 +4,11 @@
 (() => {
   "use strict";
 
-  // The texts come from the page, in the agent's language (kroncases.assets(): <script id="kc-strings">);
-  // this file holds none. t(key, vars) fills their %(name)s / %(name)d placeholders.
-  const TEXTS = (() => {
-    const el = document.getElementById("kc-strings");
-    let found = null;
-    try { found = el ? JSON.parse(el.textContent) : null; } catch (error) { found = null; }
-    return Object.assign({ locale: "en", strings: {}, plurals: {} }, found);
-  })();
-  const fill = (text, vars = {}) => text.replace(/%(?:\((\w+)\)[sd]|%)/g,
-    (found, name) => (name === undefined ? "%" : name in vars ? String(vars[name]) : found));
-  const t = (key, vars) => fill(TEXTS.strings[key] || key, vars);
+  // The texts, in the agent's language: kroncases.js's t(key, vars) and tn(key, n, vars), over the
+  // page's <script id="kc-strings"> (kroncases.assets(), which loads kroncases.js before this file).
+  // Without them this page stays as it works without the script.
+  if (!window.KronCasesTexts) return;
+  const { t } = window.KronCasesTexts;
 
   /** Copy through the Clipboard API; where it is missing (plain http), through a selection. */
   function copy(field) {
