@@ -29,22 +29,12 @@ from .support.databases import DATABASES, POSTGRES_URL, postgres_schema, search_
 from .support.faults import wait_until
 from .support.receiver import QuietHandler, Receiver, hook_url, serve
 from .support.worker import WorkerProcess, worker_env
+from .test_webhooks import app_config  # noqa: F401  (fixture: the worker, the queue and a fast retry schedule)
 
 
 @pytest.fixture
 def host() -> Any:
     return classic
-
-
-@pytest.fixture
-def app_config(queue_name: str) -> dict[str, Any]:
-    return {
-        "KRONCASES_REDIS_URL": REDIS_URL,
-        "KRONCASES_QUEUE_NAME": queue_name,
-        "KRONCASES_WEBHOOK_ALLOW_PRIVATE": ["127.0.0.1/32"],
-        "KRONCASES_WEBHOOK_RETRY_SCHEDULE": [0, 0.5, 0.5, 0.5],
-        "KRONCASES_SWEEP_INTERVAL": 1,
-    }
 
 
 @pytest.fixture

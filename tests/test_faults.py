@@ -131,6 +131,16 @@ def all_delivered(cases: Any, count: int) -> bool:
     return len(rows) == count and all(r.status == "delivered" for r in rows)
 
 
+def make_events(cases: Any, desk: Any, count: int) -> None:
+    """``count`` case.created events (at least four): cases on the desk's messages, then on new ones."""
+    agent, conversation = desk.user(desk.agent), desk.conv(desk.conversation)
+    for i in range(4):
+        make_case(cases, desk, i)
+    for key in more_messages(desk, count - 4):
+        cases.create_case(conversation, [key], title=f"More {key}", case_type="access", priority="low",
+                          summary="s", by=agent)
+
+
 def more_messages(desk: Any, count: int) -> list[Any]:
     """Add messages to the desk's conversation; return their keys."""
     host, db = desk.host, desk.host.db
@@ -461,13 +471,7 @@ def test_worker_killed_mid_batch_loses_nothing_and_never_overlaps_an_attempt(
 
     receiver.hangs = [0.0, 0.0, 12.0]
     cases.state.endpoints.create_endpoint(receiver.url)
-    keys = more_messages(desk, 2)
-    agent, conversation = desk.user(desk.agent), desk.conv(desk.conversation)
-    for i in range(4):
-        make_case(cases, desk, i)
-    for key in keys:
-        cases.create_case(conversation, [key], title=f"More {key}", case_type="access", priority="low",
-                          summary="s", by=agent)
+    make_events(cases, desk, 6)
     assert cases.state.jobs.rq_queue().count == 1        # six events, one job for their endpoint
     first = start_worker()
     receiver.wait_for(lambda r: len(r.hits) == 3, 30, "the third request")
@@ -509,13 +513,7 @@ def test_a_receiver_down_then_back_gets_every_event_once(app, cases, desk, start
     url = f"http://127.0.0.1:{port}/hooks/cases"
     cases.state.endpoints.create_endpoint(url)
     start_worker()
-    keys = more_messages(desk, 4)
-    agent, conversation = desk.user(desk.agent), desk.conv(desk.conversation)
-    for i in range(4):
-        make_case(cases, desk, i)
-    for key in keys:
-        cases.create_case(conversation, [key], title=f"More {key}", case_type="access", priority="low",
-                          summary="s", by=agent)
+    make_events(cases, desk, 8)
     wait_until(lambda: all(r.status == "retrying" for r in deliveries(cases)), 30, "every delivery failed once")
     registry = ScheduledJobRegistry(queue=cases.state.jobs.rq_queue())
     assert len(registry) <= 2                            # a wake-up for the endpoint, not eight retries
