@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 from flask_kroncases import KronCases
 
 from .conftest import Desk, table_counts
+from .support.databases import statements
 
 API = "/kroncases/api"
 FORM = "/kroncases/conversations/{}/case-form"
@@ -31,21 +29,6 @@ def payload(desk: Desk, **overrides: Any) -> dict[str, Any]:
     return {"title": "Login fails", "message_ids": [str(k) for k in desk.messages[:2]], **overrides}
 
 
-@contextmanager
-def statements(app: Flask, cases: KronCases) -> Iterator[list[str]]:
-    """Every SQL statement the app's engine runs meanwhile."""
-    seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(statement)
-
-    with app.app_context():
-        engine = cases.state.db.engine
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
 
 
 def message_table(app: Flask, cases: KronCases) -> str:

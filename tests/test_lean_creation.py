@@ -12,14 +12,13 @@ deleted endpoint never gets another outbox row.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from .conftest import Desk, table_counts
+from .support.databases import statements
 
 #: The host's user loader, the selection, then the inserts: case, links, activity, label.
 MOST = 6
@@ -42,20 +41,6 @@ def delivery(app: Any, cases: Any) -> Any:
     return service
 
 
-@contextmanager
-def statements(app: Any, cases: Any) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        seen.append(" ".join(statement.split()))
-
-    with app.app_context():
-        engine = cases.state.db.engine
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
 
 
 def body(messages: list[Any], **extra: Any) -> dict[str, Any]:

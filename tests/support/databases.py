@@ -6,8 +6,10 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
+import sqlalchemy as sa
 
 POSTGRES_URL = os.environ.get(
     "KRONCASES_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -41,3 +43,20 @@ def postgres_schema() -> Iterator[str]:
 def search_path(schema: str) -> dict[str, object]:
     """Engine options that put every connection in ``schema``."""
     return {"connect_args": {"options": f"-csearch_path={schema}"}}
+
+
+@contextmanager
+def statements(app: Any, cases: Any) -> Iterator[list[str]]:
+    """Every SQL statement the app's engine runs meanwhile, its whitespace folded to single spaces."""
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(" ".join(statement.split()))
+
+    with app.app_context():
+        engine = cases.state.db.engine
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
