@@ -48,7 +48,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from . import host
-from .common import throwaway_database
+from .common import purge_queue, throwaway_database
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = os.environ.get("BENCH_QUICK") == "1"
@@ -455,13 +455,7 @@ def measure() -> tuple[list[dict[str, Any]], dict[str, str]]:
                 outbox.close()
     finally:
         receiver.stop()
-        keys = list(redis.scan_iter(f"*{queue_name}*"))
-        if keys:
-            redis.delete(*keys)
-        for members in ("rq:queues", "rq:workers"):
-            stale = [m for m in redis.smembers(members) if queue_name.encode() in m]
-            if stale:
-                redis.srem(members, *stale)
+        purge_queue(queue_name, REDIS_URL)
     if peaks:
         memory["worker process (peak RSS)"] = f"{max(p['self_kib'] for p in peaks) / 1024:.0f} MiB"
         memory["worker's largest child: work horse / sweeper (peak RSS)"] = (

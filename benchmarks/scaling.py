@@ -62,7 +62,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from . import host
-from .common import throwaway_database
+from .common import purge_queue, throwaway_database
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 DELIVERIES = int(os.environ.get("BENCH_SCALE_DELIVERIES", 1_000_000 if QUICK else 10_000_000))
@@ -965,31 +965,9 @@ def main() -> None:
                 host.db.session.remove()
                 host.db.engine.dispose()
     finally:
-        _purge(queue_name)
+        purge_queue(queue_name, REDIS_URL)
     print(f"\ndone in {time.perf_counter() - started:.0f} s")
 
-
-def _purge(queue_name: str) -> None:
-    """Remove the run's jobs and keys from Redis."""
-    from redis import Redis
-    from rq import Queue
-
-    redis = Redis.from_url(REDIS_URL)
-    queue = Queue(queue_name, connection=redis)
-    job_ids = set(queue.get_job_ids())
-    for registry in (queue.started_job_registry, queue.finished_job_registry, queue.failed_job_registry,
-                     queue.deferred_job_registry, queue.scheduled_job_registry, queue.canceled_job_registry):
-        registered: list[bytes] = redis.zrange(registry.key, 0, -1)  # type: ignore[assignment]
-        job_ids.update(member.decode().split(":")[0] for member in registered)
-    keys = set(redis.scan_iter(f"*{queue_name}*", count=1000))
-    keys.update(f"rq:job:{job_id}" for job_id in job_ids)
-    keys.update(f"rq:results:{job_id}" for job_id in job_ids)
-    if keys:
-        redis.delete(*keys)
-    for members in ("rq:queues", "rq:workers"):
-        stale = [m for m in redis.smembers(members) if queue_name.encode() in m]
-        if stale:
-            redis.srem(members, *stale)
 
 
 if __name__ == "__main__":

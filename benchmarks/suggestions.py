@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import host
-from .common import throwaway_database
+from .common import purge_queue, throwaway_database
 
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 REQUESTS = int(os.environ.get("BENCH_SUGGESTIONS", "40" if QUICK else "150"))
@@ -45,7 +45,7 @@ def measure() -> dict[str, Any]:
     from flask_login import FlaskLoginClient
     from redis import Redis
 
-    from .delivery import Workers, reset_queue
+    from .delivery import Workers
 
     queue_name = f"kroncases-bench-suggest-{uuid.uuid4().hex[:8]}"
     config = {"KRONCASES_REDIS_URL": REDIS_URL, "KRONCASES_QUEUE_NAME": queue_name, "KRONCASES_JOB_RUNNER": "rq"}
@@ -83,7 +83,7 @@ def measure() -> dict[str, Any]:
                     waits.append(time.perf_counter() - began)
         finally:
             workers.stop()
-            reset_queue(redis, queue_name)
+            purge_queue(queue_name, REDIS_URL)  # its finished jobs and registries too, not just the queue
             with app.app_context():
                 host.db.session.remove()
                 host.db.engine.dispose()
