@@ -23,14 +23,8 @@ from jinja2 import ChoiceLoader, FileSystemLoader, Template
 from flask_kroncases import KronCases
 
 from .conftest import Desk
+from .test_ui_panel import PAGE  # a thread through message_attrs/message_indicator, then the panel
 
-PAGE = (
-    "{% for item in kroncases.thread(conv, messages) %}"
-    "{% if item.is_message %}<li {{ kroncases.message_attrs(item.message) }}>"
-    "{{ kroncases.message_indicator(item.message) }}</li>"
-    "{% else %}{{ item.activity }}{% endif %}{% endfor %}"
-    "{{ kroncases.panel(conv) }}"
-)
 LIST = "{{ kroncases.preload_labels(convs) }}{% for c in convs %}<row>{{ kroncases.badges(c) }}</row>{% endfor %}"
 PARTIALS = ("kroncases/_message_indicator.html", "kroncases/_activity_entry.html", "kroncases/_badges.html")
 
